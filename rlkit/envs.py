@@ -1,0 +1,65 @@
+"""Environment construction: a picklable env spec, and vector envs with explicit autoreset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """A gymnasium id plus keyword arguments; ``make()`` registers ``rlkit/*`` envs first."""
+
+    id: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def make(self) -> gym.Env:
+        import envs  # noqa: F401  (registers the rlkit/<Name>-v0 ids)
+
+        try:
+            return gym.make(self.id, **self.kwargs)
+        except gym.error.Error as err:
+            raise gym.error.Error(f"env id {self.id!r} could not be made ({err}); check env.id "
+                                  "in the env config or `import envs` for the rlkit/ ids") from err
+
+
+EnvLike = str | EnvSpec | Callable[[], gym.Env]
+
+
+def env_factory(env: EnvLike) -> Callable[[], gym.Env]:
+    """Normalise a gymnasium id, an :class:`EnvSpec` or a zero-argument callable to a factory."""
+    if isinstance(env, str):
+        return EnvSpec(env).make
+    if isinstance(env, EnvSpec):
+        return env.make
+    if callable(env):
+        return env
+    raise TypeError(f"env must be a gymnasium id, an EnvSpec or a callable, got {type(env)}")
+
+
+def make_vector_env(env: EnvLike, num_envs: int, seed: int) -> gym.vector.SyncVectorEnv:
+    """A synchronous vector env in SAME_STEP autoreset mode, reset with ``seed``.
+
+    SAME_STEP: when a sub-env ends, ``step`` returns the *reset* observation and puts the true
+    final observation in ``info["final_obs"]`` (mask ``info["_final_obs"]``). Buffers store
+    ``(obs, action, reward, final_obs)`` for that step, so no stored transition ever crosses an
+    episode boundary.
+    """
+    fn = env_factory(env)
+    venv = gym.vector.SyncVectorEnv([fn] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    venv.reset(seed=seed)
+    venv.action_space.seed(seed)
+    return venv
+
+
+def true_next_obs(next_obs, infos: dict[str, Any]):
+    """Replace the reset observations of ended sub-envs by their final observations."""
+    if "_final_obs" not in infos:
+        return next_obs
+    out = next_obs.copy()
+    for i in infos["_final_obs"].nonzero()[0]:
+        out[i] = infos["final_obs"][i]
+    return out

@@ -1,0 +1,49 @@
+"""Ensembles of MLPs evaluated in one batched call (``torch.baddbmm``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from rlkit.nn.mlp import activation
+
+
+class EnsembleLinear(nn.Module):
+    """``E`` independent linear layers: ``y[e] = x[e] @ W[e] + b[e]``, x: [E, B, in] -> [E, B, out].
+
+    Initialised like ``nn.Linear`` (uniform with bound 1/sqrt(in)) independently per member.
+    """
+
+    def __init__(self, ensemble_size: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.empty(ensemble_size, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(ensemble_size, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleMLP(nn.Module):
+    """``E`` MLPs in one call. Input [B, in] (shared) or [E, B, in]; output [E, B, out]."""
+
+    def __init__(self, ensemble_size: int, in_dim: int, out_dim: int,
+                 hidden: Sequence[int] = (256, 256), act: str = "relu") -> None:
+        super().__init__()
+        self.ensemble_size = ensemble_size
+        dims = [in_dim, *hidden, out_dim]
+        self.layers = nn.ModuleList(EnsembleLinear(ensemble_size, a, b)
+                                    for a, b in zip(dims[:-1], dims[1:], strict=True))
+        self.act = activation(act)()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = self.act(x)
+        return x

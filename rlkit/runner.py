@@ -1,0 +1,254 @@
+"""The experiment loop: build -> train / evaluate / checkpoint / log -> summary.
+
+The runner owns time, logging, checkpoints and the evaluation schedule; the algorithm owns its
+networks, optimizers, buffers and environments (the contract in docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.config import ConfigError, build_config, check, resolve_device, set_threads
+from rlkit.envs import EnvLike
+from rlkit.logging import Logger, Progress
+from rlkit.seeding import rng_state, seed_everything, set_rng_state
+
+
+class Algorithm(Protocol):
+    """What the runner drives. ``train_step`` is one unit of progress, documented per algorithm."""
+
+    def train_step(self) -> dict[str, float]: ...
+    def evaluate(self, episodes: int) -> dict[str, float]: ...
+    def act(self, obs: Any, deterministic: bool = True) -> Any: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunnerConfig:
+    """Loop schedule, in units of ``train_step()`` calls."""
+
+    steps: int = 1000
+    eval_every: int = 100
+    log_every: int = 10
+    checkpoint_every: int = 100
+    eval_episodes: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "eval_every", "log_every", "checkpoint_every"):
+            check(getattr(self, name) > 0, f"runner.{name}", getattr(self, name), "must be > 0")
+        check(self.eval_episodes >= 0, "runner.eval_episodes", self.eval_episodes, "must be >= 0")
+
+
+class NonFiniteMetricError(RuntimeError):
+    """A loss became NaN/inf; the last checkpoint is kept so the run can resume after a fix."""
+
+
+def build_algorithm(algo_cfg: dict[str, Any], env: EnvLike, device: torch.device,
+                    seed: int) -> Algorithm:
+    """Instantiate ``algo_cfg['cls']`` with its typed config built from the remaining keys."""
+    from hydra.utils import get_class
+
+    values = dict(algo_cfg)
+    cls = get_class(values.pop("cls"))
+    values.pop("name", None)
+    config = build_config(cls.config_class, values)
+    return cls(config, env, device=device, seed=seed)
+
+
+class Runner:
+    """Runs one experiment in ``run_dir``; resumes from ``run_dir/checkpoints/last.pt`` if present."""
+
+    def __init__(self, algo: Algorithm, run_dir: str | Path, cfg: RunnerConfig,
+                 logger: Logger, seed: int, config_yaml: str = "") -> None:
+        self.algo, self.cfg, self.logger, self.seed = algo, cfg, logger, seed
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.config_yaml = config_yaml
+        self.step = 0
+        self.best = -math.inf
+        self.wall_time = 0.0  # seconds spent in earlier (killed or finished) sessions
+        self._t_start = time.perf_counter()
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self.last_eval: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "algo": self.algo.state_dict(), "rng": rng_state(),
+                "runner": {"best": self.best, "wall_time": self.elapsed(), "sums": dict(self._sums),
+                           "count": self._count, "last_eval": dict(self.last_eval)},
+                "config": self.config_yaml}
+
+    def elapsed(self) -> float:
+        """Wall time of the whole run so far, across resumes."""
+        return self.wall_time + time.perf_counter() - self._t_start
+
+    def save(self) -> None:
+        save_checkpoint(self.state_dict(), self.ckpt_dir / "last.pt")
+
+    def try_resume(self) -> bool:
+        path = self.ckpt_dir / "last.pt"
+        if not path.exists():
+            return False
+        state = load_checkpoint(path)
+        self.algo.load_state_dict(state["algo"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        r = state["runner"]
+        self.best, self.wall_time = float(r["best"]), float(r["wall_time"])
+        self._sums, self._count = dict(r["sums"]), int(r["count"])
+        self.last_eval = dict(r["last_eval"])
+        self.logger.resume(self.step)
+        return True
+
+    # ------------------------------------------------------------------ loop
+    def _accumulate(self, metrics: dict[str, float]) -> None:
+        for k, v in metrics.items():
+            v = float(v)
+            if not math.isfinite(v) and k.startswith("loss/"):
+                raise NonFiniteMetricError(
+                    f"{k} became {v} at step {self.step}; lower the learning rate or check the "
+                    f"data, then resume from {self.ckpt_dir / 'last.pt'} (saved before this step)")
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        self._count += 1
+
+    def run(self) -> dict[str, float]:
+        cfg = self.cfg
+        progress = Progress(cfg.steps, initial=self.step)
+        self._t_start, step_start = time.perf_counter(), self.step
+        try:
+            while self.step < cfg.steps:
+                metrics = self.algo.train_step()
+                self.step += 1
+                self._accumulate(metrics)
+                row: dict[str, float] = {}
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    row.update({k: v / self._count for k, v in self._sums.items()})
+                    self._sums, self._count = {}, 0
+                if cfg.eval_episodes and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+                    self.last_eval = self.algo.evaluate(cfg.eval_episodes)
+                    row.update(self.last_eval)
+                    ret = self.last_eval.get("eval/return", -math.inf)
+                    if ret > self.best:
+                        self.best = ret
+                        save_checkpoint({"step": self.step, "algo": self.algo.state_dict()},
+                                        self.ckpt_dir / "best.pt")
+                if row:
+                    row["time/elapsed_s"] = self.elapsed()
+                    row["time/steps_per_s"] = (self.step - step_start) / max(
+                        time.perf_counter() - self._t_start, 1e-9)
+                    self.logger.log(self.step, row)
+                    progress.update(self.step, row)
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    self.save()
+        finally:
+            progress.close()
+        self.wall_time = self.elapsed()
+        self._t_start = time.perf_counter()
+        return self.last_eval
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    import gymnasium
+    import numpy
+
+    import rlkit
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "gymnasium": gymnasium.__version__, "numpy": numpy.__version__,
+            "rlkit": rlkit.__version__}
+
+
+def write_summary(run_dir: Path, runner: Runner, device: torch.device) -> dict[str, Any]:
+    summary = {"final": runner.last_eval, "best_eval_return": runner.best, "steps": runner.step,
+               "wall_time_s": runner.wall_time, "device": str(device), "versions": versions(),
+               "git_commit": _git_commit()}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def plot_learning_curve(run_dir: Path, metric: str = "eval/return") -> Path | None:
+    """Write ``<run_dir>/learning_curve.png`` of ``metric`` against step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.read_csv(run_dir / "metrics.csv")
+    if metric not in df:
+        return None
+    df = df.dropna(subset=[metric])
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(df["step"], df[metric], marker="o", ms=3)
+    ax.set_xlabel("train_step"), ax.set_ylabel(metric), ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = run_dir / "learning_curve.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
+    """Build everything from a composed Hydra config and run it in ``run_dir``.
+
+    Raises :class:`ConfigError` (one line, no traceback in ``run.py``) for invalid values.
+    """
+    from omegaconf import OmegaConf
+
+    from rlkit.envs import EnvSpec
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runner_cfg = build_config(RunnerConfig, OmegaConf.to_container(cfg.runner), prefix="runner")
+    set_threads(int(cfg.threads))
+    device = resolve_device(str(cfg.device))
+    seed = int(cfg.seed)
+    if seed < 0:
+        raise ConfigError(f"seed={seed} must be >= 0")
+    seed_everything(seed)
+    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+    env = EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}))
+    try:
+        algo = build_algorithm(OmegaConf.to_container(cfg.algo, resolve=True), env, device, seed)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"algo={cfg.algo.get('name', '?')}: {err}") from err
+    config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    (run_dir / "config.yaml").write_text(config_yaml)
+    logger = Logger(run_dir, wandb_cfg=OmegaConf.to_container(cfg.logger.wandb, resolve=True),
+                    tensorboard=bool(cfg.logger.tensorboard), config=OmegaConf.to_container(cfg, resolve=True))
+    runner = Runner(algo, run_dir, runner_cfg, logger, seed, config_yaml)
+    resumed = runner.try_resume()
+    if resumed:
+        print(f"resumed from {run_dir / 'checkpoints' / 'last.pt'} at step {runner.step}", flush=True)
+    try:
+        runner.run()
+    finally:
+        logger.close()
+    summary = write_summary(run_dir, runner, device)
+    plot_learning_curve(run_dir)
+    summary["run_dir"] = str(run_dir)
+    summary["config"] = asdict(runner_cfg)
+    return summary
