@@ -1,0 +1,17 @@
+"""Environments of the toolkit. Importing this package registers them as ``rlkit/<Name>-v0``.
+
+Every env follows the gymnasium API and passes ``gymnasium.utils.env_checker.check_env``.
+Meta-RL envs expose ``sample_tasks`` / ``set_task`` and a pure
+``reward(obs, action, next_obs, task)``; goal envs expose ``compute_reward(achieved, desired)``.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+
+def _register(name: str, entry_point: str, **kwargs) -> None:
+    env_id = f"rlkit/{name}-v0"
+    if env_id not in registry:
+        register(id=env_id, entry_point=entry_point, **kwargs)
+
+
+_register("PointGoal", "envs.point_goal:PointGoalEnv", max_episode_steps=50)

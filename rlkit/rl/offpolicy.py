@@ -1,0 +1,128 @@
+"""Online off-policy agent: act, store, sample, update (shared by SAC and TD3).
+
+``train_step()`` unit: one environment step (``num_envs`` transitions) followed, once
+``learning_starts`` steps are stored, by ``updates_per_step`` gradient updates of the learner.
+Before ``learning_starts`` actions are uniform in [-1, 1] (squashed space).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from rlkit.config import check, check_positive
+from rlkit.data import ReplayBuffer
+from rlkit.env_state import env_state, load_env_state
+from rlkit.envs import EnvLike, env_factory, make_vector_env, true_next_obs
+from rlkit.rl.common import ActionScaler, Evaluator, episode_stats
+
+
+@dataclass
+class OffPolicyConfig:
+    """Collection and replay settings shared by off-policy learners."""
+
+    num_envs: int = 1
+    buffer_size: int = 1_000_000
+    batch_size: int = 256
+    learning_starts: int = 5000
+    updates_per_step: int = 1
+    n_step: int = 1
+    gamma: float = 0.99
+    tau: float = 0.005
+    hidden: tuple[int, ...] = (256, 256)
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(self.hidden)
+        check_positive(self, "num_envs", "buffer_size", "batch_size", "updates_per_step", "n_step")
+        check_positive(self, "learning_starts", allow_zero=True)
+        check(0 < self.gamma <= 1, "gamma", self.gamma, "must be in (0, 1]")
+        check(0 < self.tau <= 1, "tau", self.tau, "must be in (0, 1]")
+
+
+class Learner(Protocol):
+    """An off-policy update rule on squashed actions in [-1, 1]."""
+
+    def explore(self, obs: torch.Tensor) -> torch.Tensor: ...
+    def act(self, obs: torch.Tensor) -> torch.Tensor: ...
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class OffPolicyAgent:
+    """Drives a :class:`Learner` in a SAME_STEP vector env with a :class:`ReplayBuffer`."""
+
+    config_class: type[OffPolicyConfig] = OffPolicyConfig
+
+    def __init__(self, cfg: OffPolicyConfig, env: EnvLike, *, device: str | torch.device = "cpu",
+                 seed: int = 0) -> None:
+        self.cfg, self.device = cfg, torch.device(device)
+        self.envs = make_vector_env(env, cfg.num_envs, seed)
+        self.evaluator = Evaluator(env_factory(env), seed + 1_000_003)
+        self.scaler = ActionScaler(self.envs.single_action_space)
+        obs_shape = self.envs.single_observation_space.shape
+        act_shape = self.envs.single_action_space.shape
+        self.buffer = ReplayBuffer(obs_shape, act_shape, cfg.buffer_size, cfg.num_envs, cfg.n_step,
+                                   cfg.gamma, self.device, seed)
+        self.learner = self.make_learner(int(np.prod(obs_shape)), int(np.prod(act_shape)))
+        self.obs, _ = self.envs.reset(seed=seed)
+        self.env_steps = 0
+        self._ep_ret = np.zeros(cfg.num_envs)
+        self._ep_len = np.zeros(cfg.num_envs, dtype=np.int64)
+
+    def make_learner(self, obs_dim: int, act_dim: int) -> Learner:
+        raise NotImplementedError
+
+    def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
+
+    def train_step(self) -> dict[str, float]:
+        """One env step, then ``updates_per_step`` updates once ``learning_starts`` is reached."""
+        cfg = self.cfg
+        if self.env_steps < cfg.learning_starts:
+            action = torch.rand(cfg.num_envs, *self.envs.single_action_space.shape) * 2 - 1
+        else:
+            action = self.learner.explore(self._obs_tensor(self.obs)).cpu()
+        a = action.numpy()
+        next_obs, reward, term, trunc, infos = self.envs.step(self.scaler.to_env(a))
+        self.buffer.add(self.obs, a, reward, true_next_obs(next_obs, infos), term, trunc)
+        finished = episode_stats(term | trunc, self._ep_ret, self._ep_len, reward)
+        self.obs = next_obs
+        self.env_steps += 1
+        metrics: dict[str, float] = {}
+        if self.env_steps >= cfg.learning_starts:
+            for _ in range(cfg.updates_per_step):
+                metrics = self.learner.update(self.buffer.sample(cfg.batch_size))
+        if finished:
+            metrics["train/episode_return"] = float(np.mean([r for r, _ in finished]))
+        return metrics
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        obs_t = self._obs_tensor(obs)
+        single = obs_t.dim() == 1
+        obs_t = obs_t.reshape(1 if single else len(obs_t), -1)
+        with torch.no_grad():
+            a = self.learner.act(obs_t) if deterministic else self.learner.explore(obs_t)
+        a = self.scaler.to_env(a.cpu().numpy())
+        return a[0] if single else a
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        return self.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
+                "env_steps": self.env_steps, "obs": torch.as_tensor(self.obs),
+                "ep_ret": torch.as_tensor(self._ep_ret), "ep_len": torch.as_tensor(self._ep_len),
+                "envs": env_state(self.envs), "evaluator": self.evaluator.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.env_steps = int(state["env_steps"])
+        self.obs = state["obs"].numpy().copy()
+        self._ep_ret, self._ep_len = state["ep_ret"].numpy().copy(), state["ep_len"].numpy().copy()
+        load_env_state(self.envs, state["envs"])
+        self.evaluator.load_state_dict(state["evaluator"])

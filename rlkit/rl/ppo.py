@@ -1,0 +1,278 @@
+"""PPO (Schulman et al. 2017) with GAE (Schulman et al. 2016), CleanRL's defaults.
+
+Per rollout of ``num_steps`` x ``num_envs`` steps:
+
+    delta_t = r_t + gamma (1 - d_t) V(s_{t+1}) - V(s_t)
+    A_t     = delta_t + gamma lambda (1 - d_t) A_{t+1}                  (GAE)
+    L_clip  = -E[min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t)],    rho_t = pi(a|s) / pi_old(a|s)
+    L_V     = 0.5 E[max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)]  (value clipping)
+    L       = L_clip + c_v L_V - c_e H[pi]
+
+Advantages are normalised per minibatch. Time-limit truncation bootstraps: the reward of a
+truncated step gets ``+ gamma V(final_obs)`` (CleanRL treats truncation as termination; the flag
+``bootstrap_truncated=False`` restores that).
+
+``train_step()`` unit: one rollout plus ``update_epochs`` epochs of minibatch updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+from rlkit.config import check, check_positive
+from rlkit.envs import EnvLike, env_factory, make_vector_env, true_next_obs
+from rlkit.env_state import env_state, load_env_state
+from rlkit.nn import MLP
+from rlkit.rl.common import Evaluator, episode_stats
+
+
+@dataclass
+class PPOConfig:
+    """Hyperparameters (defaults: CleanRL ``ppo.py`` / ``ppo_continuous_action.py``)."""
+
+    num_envs: int = 4
+    num_steps: int = 128          # rollout length per env
+    lr: float = 2.5e-4
+    lr_anneal_updates: int = 0    # >0: linear decay of lr to 0 over this many train_steps
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    num_minibatches: int = 4
+    update_epochs: int = 4
+    norm_adv: bool = True
+    clip_coef: float = 0.2
+    clip_vloss: bool = True
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    hidden: tuple[int, ...] = (64, 64)
+    bootstrap_truncated: bool = True
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(self.hidden)
+        check_positive(self, "num_envs", "num_steps", "lr", "num_minibatches", "update_epochs")
+        check(0 < self.gamma <= 1, "gamma", self.gamma, "must be in (0, 1]")
+        check(0 <= self.gae_lambda <= 1, "gae_lambda", self.gae_lambda, "must be in [0, 1]")
+        check((self.num_envs * self.num_steps) % self.num_minibatches == 0, "num_minibatches",
+              self.num_minibatches, "must divide num_envs * num_steps")
+
+
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
+                next_value: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE advantages and returns. rewards/values/dones: [T, E] (dones[t]: episode ended at t)."""
+    T = rewards.shape[0]
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(next_value)
+    for t in reversed(range(T)):
+        nv = next_value if t == T - 1 else values[t + 1]
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * nonterminal * nv - values[t]
+        last = delta + gamma * lam * nonterminal * last
+        adv[t] = last
+    return adv, adv + values
+
+
+def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
+             new_v: torch.Tensor, old_v: torch.Tensor, returns: torch.Tensor,
+             clip_coef: float, clip_vloss: bool) -> dict[str, torch.Tensor]:
+    """Clipped surrogate and (optionally clipped) value loss of the module docstring."""
+    log_ratio = new_logp - old_logp
+    ratio = log_ratio.exp()
+    pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    if clip_vloss:
+        v_clipped = old_v + (new_v - old_v).clamp(-clip_coef, clip_coef)
+        v_loss = 0.5 * torch.max((new_v - returns) ** 2, (v_clipped - returns) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((new_v - returns) ** 2).mean()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > clip_coef).float().mean()
+    return {"policy": pg, "value": v_loss, "approx_kl": approx_kl, "clipfrac": clipfrac}
+
+
+class ActorCritic(nn.Module):
+    """Separate actor and critic MLPs (tanh, orthogonal init); Categorical or diagonal Gaussian."""
+
+    def __init__(self, obs_dim: int, action_space: gym.Space, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        self.critic = MLP(obs_dim, 1, hidden, act="tanh", orthogonal_init=True, out_gain=1.0)
+        self.actor = MLP(obs_dim, out, hidden, act="tanh", orthogonal_init=True, out_gain=0.01)
+        if not self.discrete:
+            self.log_std = nn.Parameter(torch.zeros(out))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs).squeeze(-1)
+
+    def dist(self, obs: torch.Tensor) -> torch.distributions.Distribution:
+        out = self.actor(obs)
+        if self.discrete:
+            return Categorical(logits=out)
+        return Normal(out, self.log_std.exp().expand_as(out))
+
+    def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor):
+        d = self.dist(obs)
+        if self.discrete:
+            return d.log_prob(action.long()), d.entropy()
+        return d.log_prob(action).sum(-1), d.entropy().sum(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        d = self.dist(obs)
+        if deterministic:
+            return d.probs.argmax(-1) if self.discrete else d.mean
+        return d.sample()
+
+
+class PPO:
+    """On-policy PPO agent over a SAME_STEP vector env (see module docstring)."""
+
+    config_class = PPOConfig
+
+    def __init__(self, cfg: PPOConfig, env: EnvLike, *, device: str | torch.device = "cpu",
+                 seed: int = 0) -> None:
+        self.cfg, self.device, self.seed = cfg, torch.device(device), seed
+        self.envs = make_vector_env(env, cfg.num_envs, seed)
+        self.evaluator = Evaluator(env_factory(env), seed + 1_000_003)
+        space = self.envs.single_action_space
+        self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        self.model = ActorCritic(self.obs_dim, space, cfg.hidden).to(self.device)
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5)
+        self.obs, _ = self.envs.reset(seed=seed)
+        self.updates = 0
+        self._ep_ret = np.zeros(cfg.num_envs)
+        self._ep_len = np.zeros(cfg.num_envs, dtype=np.int64)
+        self.action_low = getattr(space, "low", None)
+        self.action_high = getattr(space, "high", None)
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device).reshape(len(x), -1)
+
+    def _to_env(self, action: torch.Tensor) -> np.ndarray:
+        a = action.cpu().numpy()
+        if self.model.discrete:
+            return a.astype(np.int64)
+        return np.clip(a, self.action_low, self.action_high)
+
+    def collect(self) -> tuple[dict[str, torch.Tensor], list[tuple[float, int]]]:
+        """One rollout: obs, action, logp, value, reward, done [T, E, ...] + bootstrap value."""
+        cfg = self.cfg
+        T, E = cfg.num_steps, cfg.num_envs
+        buf = {k: [] for k in ("obs", "action", "logp", "value", "reward", "done")}
+        finished = []
+        for _ in range(T):
+            obs_t = self._tensor(self.obs)
+            with torch.no_grad():
+                d = self.model.dist(obs_t)
+                action = d.sample()
+                logp = d.log_prob(action) if self.model.discrete else d.log_prob(action).sum(-1)
+                value = self.model.value(obs_t)
+            next_obs, r_env, term, trunc, infos = self.envs.step(self._to_env(action))
+            done = term | trunc
+            finished += episode_stats(done, self._ep_ret, self._ep_len, r_env)
+            reward = torch.as_tensor(r_env, dtype=torch.float32, device=self.device)
+            if cfg.bootstrap_truncated and (trunc & ~term).any():
+                with torch.no_grad():
+                    boot = self.model.value(self._tensor(true_next_obs(next_obs, infos)))
+                reward = reward + cfg.gamma * boot * torch.as_tensor(trunc & ~term, device=self.device)
+            step = (obs_t, action, logp, value, reward,
+                    torch.as_tensor(done, dtype=torch.float32, device=self.device))
+            for k, v in zip(buf, step, strict=True):
+                buf[k].append(v)
+            self.obs = next_obs
+        rollout = {k: torch.stack(v) for k, v in buf.items()}
+        with torch.no_grad():
+            rollout["next_value"] = self.model.value(self._tensor(self.obs))
+        return rollout, finished
+
+    def update(self, rollout: dict[str, torch.Tensor]) -> dict[str, float]:
+        """``update_epochs`` passes of shuffled minibatch PPO updates over one rollout."""
+        cfg = self.cfg
+        adv, returns = compute_gae(rollout["reward"], rollout["value"], rollout["done"],
+                                   rollout["next_value"], cfg.gamma, cfg.gae_lambda)
+        n = cfg.num_steps * cfg.num_envs
+        flat = {"obs": rollout["obs"].reshape(n, -1), "action": rollout["action"].reshape(n, -1)
+                .squeeze(-1) if self.model.discrete else rollout["action"].reshape(n, -1),
+                "logp": rollout["logp"].reshape(n), "value": rollout["value"].reshape(n),
+                "adv": adv.reshape(n), "ret": returns.reshape(n)}
+        mb = n // cfg.num_minibatches
+        stats: dict[str, list[float]] = {}
+        for _ in range(cfg.update_epochs):
+            perm = torch.randperm(n, device=self.device)
+            for start in range(0, n, mb):
+                idx = perm[start:start + mb]
+                out = self._minibatch_step({k: v[idx] for k, v in flat.items()})
+                for k, v in out.items():
+                    stats.setdefault(k, []).append(v)
+            if cfg.target_kl is not None and stats["stats/approx_kl"][-1] > cfg.target_kl:
+                break
+        var_y = returns.var()
+        metrics = {k: float(np.mean(v)) for k, v in stats.items()}
+        metrics["stats/explained_variance"] = float(
+            1 - (returns - rollout["value"]).var() / var_y) if var_y > 0 else 0.0
+        return metrics
+
+    def _minibatch_step(self, b: dict[str, torch.Tensor]) -> dict[str, float]:
+        cfg = self.cfg
+        logp, entropy = self.model.log_prob_entropy(b["obs"], b["action"])
+        adv = b["adv"]
+        if cfg.norm_adv and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        losses = ppo_loss(logp, b["logp"], adv, self.model.value(b["obs"]), b["value"], b["ret"],
+                          cfg.clip_coef, cfg.clip_vloss)
+        ent = entropy.mean()
+        loss = losses["policy"] + cfg.vf_coef * losses["value"] - cfg.ent_coef * ent
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optim.step()
+        return {"loss/policy": losses["policy"].item(), "loss/value": losses["value"].item(),
+                "loss/entropy": ent.item(), "stats/approx_kl": losses["approx_kl"].item(),
+                "stats/clipfrac": losses["clipfrac"].item()}
+
+    # ------------------------------------------------------------------ Algorithm contract
+    def train_step(self) -> dict[str, float]:
+        """One rollout (num_envs x num_steps env steps) and one PPO update."""
+        if self.cfg.lr_anneal_updates:
+            frac = max(1.0 - self.updates / self.cfg.lr_anneal_updates, 0.0)
+            self.optim.param_groups[0]["lr"] = frac * self.cfg.lr
+        rollout, finished = self.collect()
+        metrics = self.update(rollout)
+        self.updates += 1
+        metrics["train/env_steps"] = float(self.updates * self.cfg.num_steps * self.cfg.num_envs)
+        if finished:
+            metrics["train/episode_return"] = float(np.mean([r for r, _ in finished]))
+        return metrics
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
+        single = obs_t.dim() == 1
+        a = self.model.act(obs_t.reshape(1 if single else len(obs_t), -1), deterministic)
+        a = self._to_env(a)
+        return a[0] if single else a
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        return self.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optim": self.optim.state_dict(),
+                "updates": self.updates, "obs": torch.as_tensor(self.obs),
+                "ep_ret": torch.as_tensor(self._ep_ret), "ep_len": torch.as_tensor(self._ep_len),
+                "envs": env_state(self.envs), "evaluator": self.evaluator.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+        self.updates = int(state["updates"])
+        self.obs = state["obs"].numpy().copy()
+        self._ep_ret, self._ep_len = state["ep_ret"].numpy().copy(), state["ep_len"].numpy().copy()
+        load_env_state(self.envs, state["envs"])
+        self.evaluator.load_state_dict(state["evaluator"])
