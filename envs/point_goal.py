@@ -19,7 +19,7 @@ GOAL_TOLERANCE = 0.1
 def compute_reward(achieved: Any, desired: Any) -> Any:
     """-1 until ``achieved`` is within 0.1 of ``desired`` (numpy or torch, batched or not)."""
     dist = ((achieved - desired) ** 2).sum(-1) ** 0.5
-    return -(dist > GOAL_TOLERANCE) * 1.0
+    return (dist > GOAL_TOLERANCE) * -1.0
 
 
 class PointGoalEnv(gym.Env):

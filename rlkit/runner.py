@@ -79,15 +79,15 @@ class Runner:
         self.best = -math.inf
         self.wall_time = 0.0  # seconds spent in earlier (killed or finished) sessions
         self._t_start = time.perf_counter()
-        self._sums: dict[str, float] = {}
-        self._count = 0
+        self._sums: dict[str, float] = {}   # metric sums and counts since the last log row
+        self._counts: dict[str, int] = {}
         self.last_eval: dict[str, float] = {}
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {"step": self.step, "algo": self.algo.state_dict(), "rng": rng_state(),
                 "runner": {"best": self.best, "wall_time": self.elapsed(), "sums": dict(self._sums),
-                           "count": self._count, "last_eval": dict(self.last_eval)},
+                           "counts": dict(self._counts), "last_eval": dict(self.last_eval)},
                 "config": self.config_yaml}
 
     def elapsed(self) -> float:
@@ -107,7 +107,7 @@ class Runner:
         self.step = int(state["step"])
         r = state["runner"]
         self.best, self.wall_time = float(r["best"]), float(r["wall_time"])
-        self._sums, self._count = dict(r["sums"]), int(r["count"])
+        self._sums, self._counts = dict(r["sums"]), dict(r["counts"])
         self.last_eval = dict(r["last_eval"])
         self.logger.resume(self.step)
         return True
@@ -121,7 +121,7 @@ class Runner:
                     f"{k} became {v} at step {self.step}; lower the learning rate or check the "
                     f"data, then resume from {self.ckpt_dir / 'last.pt'} (saved before this step)")
             self._sums[k] = self._sums.get(k, 0.0) + v
-        self._count += 1
+            self._counts[k] = self._counts.get(k, 0) + 1
 
     def run(self) -> dict[str, float]:
         cfg = self.cfg
@@ -134,8 +134,8 @@ class Runner:
                 self._accumulate(metrics)
                 row: dict[str, float] = {}
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    row.update({k: v / self._count for k, v in self._sums.items()})
-                    self._sums, self._count = {}, 0
+                    row.update({k: v / self._counts[k] for k, v in self._sums.items()})
+                    self._sums, self._counts = {}, {}
                 if cfg.eval_episodes and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                     self.last_eval = self.algo.evaluate(cfg.eval_episodes)
                     row.update(self.last_eval)

@@ -64,13 +64,12 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
-        B, T, C = x.shape  # x: [B, T, C]
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, past: int) -> torch.Tensor:
+        """x: [B, T, C] new tokens; ``past`` tokens are already in ``cache``."""
+        B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        past = 0
         if cache is not None:
-            past = cache.length
             k, v = cache.append(layer, k, v)
         drop = self.dropout if self.training else 0.0
         if past == 0:
@@ -91,8 +90,8 @@ class Block(nn.Module):
                                  nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias),
                                  nn.Dropout(cfg.dropout))
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), cache, layer)
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, past: int) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, layer, past)
         return x + self.mlp(self.ln2(x))
 
 
@@ -126,7 +125,7 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of {past + T} tokens exceeds block_size={self.cfg.block_size}")
         x = self.drop(self.tok_emb(idx) + self.pos_emb[:, past:past + T])
         for i, block in enumerate(self.blocks):
-            x = block(x, cache, i)
+            x = block(x, cache, i, past)
         return self.head(self.ln_f(x))
 
     def new_cache(self) -> KVCache:

@@ -76,7 +76,6 @@ class SACLearner:
         self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.q_lr)
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=cfg.q_lr)
         self.updates = 0
-        self._last: dict[str, float] = {}
 
     def q(self, net: EnsembleMLP, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return net(torch.cat([obs, act], -1)).squeeze(-1)  # [num_q, B]
@@ -101,30 +100,30 @@ class SACLearner:
         self.critic_optim.zero_grad(set_to_none=True)
         q_loss.backward()
         self.critic_optim.step()
-        self._last["loss/critic"] = q_loss.item()
-        self._last["stats/q"] = q.mean().item()
+        metrics = {"loss/critic": q_loss.item(), "stats/q": q.mean().item()}
         if self.updates % cfg.policy_frequency == 0:
             for _ in range(cfg.policy_frequency):  # CleanRL: delayed, then repeated
-                self._update_actor(b["obs"])
+                metrics.update(self._update_actor(b["obs"]))
         polyak_update(self.critic_target, self.critic, cfg.tau)
         self.updates += 1
-        return dict(self._last)
+        return metrics
 
-    def _update_actor(self, obs: torch.Tensor) -> None:
+    def _update_actor(self, obs: torch.Tensor) -> dict[str, float]:
         a, logp = self.actor.sample(obs)
         alpha = self.log_alpha.exp().detach()
         pi_loss = (alpha * logp - self.q(self.critic, obs, a).min(0).values).mean()
         self.actor_optim.zero_grad(set_to_none=True)
         pi_loss.backward()
         self.actor_optim.step()
-        self._last["loss/actor"] = pi_loss.item()
+        metrics = {"loss/actor": pi_loss.item()}
         if self.cfg.autotune:
             alpha_loss = (-self.log_alpha.exp() * (logp.detach() + self.target_entropy)).mean()
             self.alpha_optim.zero_grad(set_to_none=True)
             alpha_loss.backward()
             self.alpha_optim.step()
-            self._last["loss/alpha"] = alpha_loss.item()
-        self._last["stats/alpha"] = self.log_alpha.exp().item()
+            metrics["loss/alpha"] = alpha_loss.item()
+        metrics["stats/alpha"] = self.log_alpha.exp().item()
+        return metrics
 
     def state_dict(self) -> dict[str, Any]:
         return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),

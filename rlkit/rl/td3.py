@@ -46,7 +46,6 @@ class TD3Learner:
         self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
         self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
         self.updates = 0
-        self._last: dict[str, float] = {}
 
     def q(self, net: EnsembleMLP, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return net(torch.cat([obs, act], -1)).squeeze(-1)  # [2, B]
@@ -72,18 +71,17 @@ class TD3Learner:
         self.critic_optim.zero_grad(set_to_none=True)
         q_loss.backward()
         self.critic_optim.step()
-        self._last["loss/critic"] = q_loss.item()
-        self._last["stats/q"] = q.mean().item()
+        metrics = {"loss/critic": q_loss.item(), "stats/q": q.mean().item()}
         self.updates += 1
         if self.updates % cfg.policy_delay == 0:
             pi_loss = -self.q(self.critic, b["obs"], self.actor(b["obs"]))[0].mean()
             self.actor_optim.zero_grad(set_to_none=True)
             pi_loss.backward()
             self.actor_optim.step()
-            self._last["loss/actor"] = pi_loss.item()
+            metrics["loss/actor"] = pi_loss.item()
             polyak_update(self.actor_target, self.actor, cfg.tau)
             polyak_update(self.critic_target, self.critic, cfg.tau)
-        return dict(self._last)
+        return metrics
 
     def state_dict(self) -> dict[str, Any]:
         return {"actor": self.actor.state_dict(), "actor_target": self.actor_target.state_dict(),

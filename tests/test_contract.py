@@ -1,0 +1,96 @@
+"""One harness every algorithm passes (the Algorithm contract in docs/architecture.md).
+
+A new algorithm adds one line to CASES: a factory ``seed -> algorithm`` with tiny settings.
+"""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.rl.ppo import PPO, PPOConfig
+from rlkit.rl.sac import SAC, SACConfig
+from rlkit.rl.td3 import TD3, TD3Config
+from rlkit.seeding import rng_state, seed_everything, set_rng_state
+
+TINY_OFF = dict(learning_starts=3, batch_size=8, hidden=(16, 16), buffer_size=200)
+
+CASES = {
+    "ppo": (lambda s: PPO(PPOConfig(num_envs=2, num_steps=8, num_minibatches=2, update_epochs=1,
+                                    hidden=(16,)), "CartPole-v1", seed=s), "CartPole-v1"),
+    "ppo_continuous": (lambda s: PPO(PPOConfig(num_envs=2, num_steps=8, num_minibatches=2,
+                                               update_epochs=1, hidden=(16,)), "Pendulum-v1",
+                                     seed=s), "Pendulum-v1"),
+    "sac": (lambda s: SAC(SACConfig(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
+    "td3": (lambda s: TD3(TD3Config(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
+}
+
+
+def _make(name, seed):
+    seed_everything(seed)
+    return CASES[name][0](seed)
+
+
+def _steps(algo, n):
+    return [algo.train_step() for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_train_step_returns_finite_named_floats(name):
+    algo = _make(name, 0)
+    metrics = _steps(algo, 6)[-1]
+    assert metrics and all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
+    assert all("/" in k for k in metrics)
+    assert any(k.startswith("loss/") for k in metrics)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_act_returns_actions_in_the_action_space(name):
+    algo = _make(name, 0)
+    env = gym.make(CASES[name][1])
+    obs, _ = env.reset(seed=0)
+    for det in (True, False):
+        assert env.action_space.contains(np.asarray(algo.act(obs, deterministic=det),
+                                                    dtype=env.action_space.dtype))
+    batch = algo.act(np.stack([obs, obs]))
+    assert len(batch) == 2
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_evaluate_reports_return_and_length(name):
+    out = _make(name, 0).evaluate(1)
+    assert {"eval/return", "eval/length", "eval/success"} <= set(out)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_state_dict_round_trip_continues_identically(name, tmp_path):
+    algo = _make(name, 0)
+    _steps(algo, 4)
+    save_checkpoint({"algo": algo.state_dict(), "rng": rng_state()}, tmp_path / "c.pt")
+    expected = _steps(algo, 4)
+    other = _make(name, 1)                      # different seed: everything must come from the file
+    state = load_checkpoint(tmp_path / "c.pt")
+    other.load_state_dict(state["algo"])
+    set_rng_state(state["rng"])
+    assert _steps(other, 4) == expected
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_same_seed_gives_identical_losses_and_actions(name):
+    a, b = _make(name, 5), _make(name, 5)
+    seed_everything(5)
+    ma = _steps(a, 5)
+    seed_everything(5)
+    mb = _steps(b, 5)
+    assert ma == mb
+    obs = np.zeros(gym.make(CASES[name][1]).observation_space.shape, np.float32)
+    assert np.array_equal(a.act(obs), b.act(obs))
+
+
+def test_torch_threads_are_not_changed_by_algorithms():
+    before = torch.get_num_threads()
+    _make("ppo", 0)
+    assert torch.get_num_threads() == before
