@@ -133,10 +133,12 @@ class Runner:
                 self.step += 1
                 self._accumulate(metrics)
                 row: dict[str, float] = {}
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                log_now = self.step % cfg.log_every == 0 or self.step == cfg.steps
+                if log_now:
                     row.update({k: v / self._counts[k] for k, v in self._sums.items()})
                     self._sums, self._counts = {}, {}
-                if cfg.eval_episodes and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+                eval_now = self.step % cfg.eval_every == 0 or self.step == cfg.steps
+                if cfg.eval_episodes and eval_now:
                     self.last_eval = self.algo.evaluate(cfg.eval_episodes)
                     row.update(self.last_eval)
                     ret = self.last_eval.get("eval/return", -math.inf)
@@ -144,7 +146,7 @@ class Runner:
                         self.best = ret
                         save_checkpoint({"step": self.step, "algo": self.algo.state_dict()},
                                         self.ckpt_dir / "best.pt")
-                if row:
+                if log_now or row:
                     row["time/elapsed_s"] = self.elapsed()
                     row["time/steps_per_s"] = (self.step - step_start) / max(
                         time.perf_counter() - self._t_start, 1e-9)

@@ -1,0 +1,29 @@
+"""Shared helpers for tests that drive run.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_RUNNER = ["runner.steps=4", "runner.eval_every=2", "runner.log_every=1",
+               "runner.checkpoint_every=2", "runner.eval_episodes=1", "logger.wandb.mode=disabled"]
+TINY_ALGO = {
+    "ppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1"],
+    "sac": ["algo.learning_starts=2", "algo.batch_size=8", "algo.buffer_size=100", "algo.hidden=[16]"],
+    "td3": ["algo.learning_starts=2", "algo.batch_size=8", "algo.buffer_size=100", "algo.hidden=[16]"],
+}
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def metrics_without_time(run_dir: Path) -> pd.DataFrame:
+    df = pd.read_csv(Path(run_dir) / "metrics.csv")
+    return df[[c for c in df.columns if not c.startswith("time/")]]

@@ -1,0 +1,81 @@
+"""run.py end to end: every algo/env pair with tiny overrides, config errors, sweeps."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
+
+from helpers import ROOT, TINY_ALGO, TINY_RUNNER, run_cli
+from rlkit.runner import run_experiment
+
+PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", "pendulum"),
+         ("sac", "hopper")]
+
+
+def _compose(overrides):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=False)
+
+
+@pytest.mark.parametrize(("algo", "env"), PAIRS)
+def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_path):
+    cfg = _compose([f"algo={algo}", f"env={env}", *TINY_RUNNER, *TINY_ALGO[algo]])
+    summary = run_experiment(cfg, tmp_path)
+    for name in ("config.yaml", "metrics.csv", "summary.json", "checkpoints/last.pt",
+                 "learning_curve.png"):
+        assert (tmp_path / name).exists(), name
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and len(rows) == 1 + 4
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["steps"] == 4 and "torch" in saved["versions"] and saved["git_commit"]
+    assert "eval/return" in summary["final"]
+
+
+def test_pairs_cover_every_algo_and_env_config():
+    algos = {p.stem for p in (ROOT / "conf/algo").glob("*.yaml")}
+    envs = {p.stem for p in (ROOT / "conf/env").glob("*.yaml")}
+    assert algos == {a for a, _ in PAIRS} == set(TINY_ALGO)
+    assert envs == {e for _, e in PAIRS}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "conf/algo").glob("*.yaml")), ids=lambda p: p.stem)
+def test_algo_yaml_mirrors_its_config_dataclass(path):
+    raw = yaml.safe_load(path.read_text())
+    cls = get_class(raw.pop("cls"))
+    raw.pop("name")
+    fields = {f.name for f in dataclasses.fields(cls.config_class)}
+    assert set(raw) == fields
+
+
+def test_invalid_value_fails_with_one_line_naming_the_key():
+    out = run_cli("device=tpu", "runner.steps=1")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: device='tpu' is unknown")
+    out = run_cli("runner.steps=-3")
+    assert out.returncode == 2 and "runner.steps=-3 is invalid" in out.stderr
+    out = run_cli("algo.num_envs=0")
+    assert out.returncode == 2 and "num_envs=0 is invalid" in out.stderr
+
+
+def test_unknown_group_option_and_key_fail_with_hydras_message():
+    out = run_cli("algo=nope")
+    assert out.returncode != 0 and "Could not find 'algo/nope'" in out.stderr
+    assert "ppo" in out.stderr and "sac" in out.stderr          # the choices are listed
+    out = run_cli("algo.lrr=1")
+    assert out.returncode != 0 and "lrr" in out.stderr and "not in struct" in out.stderr
+    out = run_cli("+algo.lrr=1", "runner.steps=1")
+    assert out.returncode == 2 and "unknown key(s) algo.lrr" in out.stderr
+
+
+def test_multirun_sweep_with_joblib_launcher(tmp_path):
+    out = run_cli("-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                  f"hydra.sweep.dir={tmp_path}", *TINY_RUNNER, *TINY_ALGO["ppo"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = sorted(p.parent for p in Path(tmp_path).glob("*/metrics.csv"))
+    assert len(runs) == 2
+    assert [json.loads((r / "summary.json").read_text())["steps"] for r in runs] == [4, 4]
