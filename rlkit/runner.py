@@ -189,7 +189,7 @@ def write_summary(run_dir: Path, runner: Runner, device: torch.device) -> dict[s
     return summary
 
 
-def plot_learning_curve(run_dir: Path, metric: str = "eval/return") -> Path | None:
+def plot_learning_curve(run_dir: Path, metric: str = "eval/return", title: str = "") -> Path | None:
     """Write ``<run_dir>/learning_curve.png`` of ``metric`` against step."""
     import matplotlib
 
@@ -203,7 +203,10 @@ def plot_learning_curve(run_dir: Path, metric: str = "eval/return") -> Path | No
     df = df.dropna(subset=[metric])
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(df["step"], df[metric], marker="o", ms=3)
-    ax.set_xlabel("train_step"), ax.set_ylabel(metric), ax.grid(alpha=0.3)
+    ax.set_xlabel("train_step")
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     path = run_dir / "learning_curve.png"
     fig.savefig(path, dpi=100)
@@ -250,7 +253,7 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
     finally:
         logger.close()
     summary = write_summary(run_dir, runner, device)
-    plot_learning_curve(run_dir)
+    plot_learning_curve(run_dir, title=f"{cfg.algo.name} on {cfg.env.id}, seed {seed}")
     summary["run_dir"] = str(run_dir)
     summary["config"] = asdict(runner_cfg)
     return summary

@@ -66,7 +66,7 @@ def test_vector_env_state_restores_the_exact_future(tmp_path, env_id):
     load_env_state(fresh, load_checkpoint(tmp_path / "env.pt")["env"])
     got = _rollout(fresh, actions[40:])
     assert any(d.any() for _, _, d in expected), "the rollout should cross an episode end"
-    for (o1, r1, d1), (o2, r2, d2) in zip(expected, got):
+    for (o1, r1, d1), (o2, r2, d2) in zip(expected, got, strict=True):
         assert np.array_equal(o1, o2) and np.array_equal(r1, r2) and np.array_equal(d1, d2)
 
 
@@ -78,7 +78,8 @@ def test_env_state_mismatch_is_an_error():
 
 
 def test_point_goal_env_passes_the_gymnasium_checker():
-    import envs  # noqa: F401
     from gymnasium.utils.env_checker import check_env
+
+    import envs  # noqa: F401
 
     check_env(gym.make("rlkit/PointGoal-v0").unwrapped)

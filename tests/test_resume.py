@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import ROOT, metrics_without_time, run_cli
 
 CASES = {

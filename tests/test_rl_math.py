@@ -58,5 +58,5 @@ def test_polyak_update_moves_target_by_tau():
     src, tgt = MLP(2, 1, (3,)), MLP(2, 1, (3,))
     before = [p.clone() for p in tgt.parameters()]
     polyak_update(tgt, src, 0.25)
-    for b, s, t in zip(before, src.parameters(), tgt.parameters()):
+    for b, s, t in zip(before, src.parameters(), tgt.parameters(), strict=True):
         assert torch.allclose(t, 0.75 * b + 0.25 * s)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import ROOT, TINY_ALGO, TINY_RUNNER, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 
-from helpers import ROOT, TINY_ALGO, TINY_RUNNER, run_cli
 from rlkit.runner import run_experiment
 
 PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", "pendulum"),

@@ -24,7 +24,7 @@ def test_packed_tensor_rejects_mismatched_rows():
 
 
 def _fill(buf, rewards, dones, E=1):
-    for t, (r, d) in enumerate(zip(rewards, dones)):
+    for t, (r, d) in enumerate(zip(rewards, dones, strict=True)):
         o = torch.full((E, 1), float(t))
         buf.add(o, torch.zeros(E, 1), torch.full((E,), r), o + 1, torch.full((E,), d), torch.zeros(E))
 
@@ -63,7 +63,7 @@ def test_ring_buffer_overwrites_oldest_and_keeps_size():
 
 def test_replay_state_dict_restores_samples_exactly():
     buf = ReplayBuffer((2,), (1,), capacity=8, num_envs=2, seed=3)
-    for t in range(5):
+    for _ in range(5):
         buf.add(torch.randn(2, 2), torch.randn(2, 1), torch.randn(2), torch.randn(2, 2),
                 torch.zeros(2), torch.zeros(2))
     state = buf.state_dict()

@@ -58,7 +58,7 @@ class EpisodeBuffer:
         T = rows.shape[0]
         if T == 0:
             raise ValueError("cannot add an empty episode")
-        if T > self.max_size:
+        if self.max_size < T:
             raise ValueError(f"episode of {T} steps exceeds the buffer capacity {self.max_size}")
         while self.size + T > self.max_size:
             self._evict_oldest()

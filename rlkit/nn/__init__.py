@@ -1,6 +1,6 @@
 """Network building blocks: MLP, batched ensembles, GPT with KV cache, conv encoder and VAE."""
 
-from rlkit.nn.conv import ConvDecoder, ConvEncoder, VAE
+from rlkit.nn.conv import VAE, ConvDecoder, ConvEncoder
 from rlkit.nn.ensemble import EnsembleLinear, EnsembleMLP
 from rlkit.nn.gpt import GPT, GPTConfig, KVCache
 from rlkit.nn.mlp import MLP

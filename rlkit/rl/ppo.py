@@ -27,8 +27,8 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 
 from rlkit.config import check, check_positive
-from rlkit.envs import EnvLike, env_factory, make_vector_env, true_next_obs
 from rlkit.env_state import env_state, load_env_state
+from rlkit.envs import EnvLike, env_factory, make_vector_env, true_next_obs
 from rlkit.nn import MLP
 from rlkit.rl.common import Evaluator, episode_stats
 
@@ -165,10 +165,9 @@ class PPO:
     def collect(self) -> tuple[dict[str, torch.Tensor], list[tuple[float, int]]]:
         """One rollout: obs, action, logp, value, reward, done [T, E, ...] + bootstrap value."""
         cfg = self.cfg
-        T, E = cfg.num_steps, cfg.num_envs
         buf = {k: [] for k in ("obs", "action", "logp", "value", "reward", "done")}
         finished = []
-        for _ in range(T):
+        for _ in range(cfg.num_steps):
             obs_t = self._tensor(self.obs)
             with torch.no_grad():
                 d = self.model.dist(obs_t)

@@ -5,7 +5,8 @@
     L_Q  = sum_i E[(Q_i(s, a) - y)^2]
     L_mu = -E[Q_1(s, mu(s))]            every ``policy_delay`` critic updates, then polyak targets
 
-Exploration adds N(0, exploration_noise^2) to mu(s). Defaults follow the paper / CleanRL ``td3_continuous_action.py``.
+Exploration adds N(0, exploration_noise^2) to mu(s). Defaults follow the paper and CleanRL
+``td3_continuous_action.py``.
 """
 
 from __future__ import annotations

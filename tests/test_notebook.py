@@ -1,0 +1,38 @@
+"""The analysis notebook runs on a tiny sweep that this test generates."""
+
+import os
+
+import nbformat
+import pytest
+from helpers import ROOT, TINY_ALGO, TINY_RUNNER, run_cli
+from nbclient import NotebookClient
+
+from rlkit.analysis import curves, final_table, load_runs
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    out = run_cli("-m", "seed=0,1,2", f"hydra.sweep.dir={root}", *TINY_RUNNER, *TINY_ALGO["ppo"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    return root
+
+
+def test_curves_aggregate_over_seeds(sweep):
+    runs = load_runs(sweep)
+    assert sorted(runs["seed"].unique()) == [0, 1, 2]
+    c = curves(runs)
+    assert (c["count"] == 3).all() and (c["lo"] <= c["mean"]).all() and (c["mean"] <= c["hi"]).all()
+    t = final_table(runs)
+    assert t["count"].tolist() == [3]
+
+
+def test_analysis_notebook_executes(sweep):
+    nb = nbformat.read(ROOT / "notebooks" / "analyze_sweep.ipynb", as_version=4)
+    os.environ["RLKIT_SWEEP_DIR"] = str(sweep)
+    os.environ["MPLBACKEND"] = "Agg"
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    assert (sweep / "curves.png").stat().st_size > 1000
+    table_out = nb.cells[-1].outputs[0]["data"]["text/plain"]
+    assert "ppo" in table_out and "cartpole" in table_out
