@@ -17,6 +17,7 @@ truncated step gets ``+ gamma V(final_obs)`` (CleanRL treats truncation as termi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical, Normal
 
 from rlkit.config import check, check_positive
 from rlkit.env_state import env_state, load_env_state
@@ -112,24 +112,39 @@ class ActorCritic(nn.Module):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)
 
-    def dist(self, obs: torch.Tensor) -> torch.distributions.Distribution:
+    # The distributions are written out rather than built as torch.distributions objects: the
+    # rollout loop calls them once per env step, where object construction dominates the cost.
+    def _log_prob(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        if self.discrete:
+            return out.log_softmax(-1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+        z = (action - out) / self.log_std.exp()
+        return (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """a ~ pi(.|s) and log pi(a|s)."""
         out = self.actor(obs)
         if self.discrete:
-            return Categorical(logits=out)
-        return Normal(out, self.log_std.exp().expand_as(out))
+            action = torch.multinomial(out.softmax(-1), 1).squeeze(-1)
+        else:
+            action = out + self.log_std.exp() * torch.randn_like(out)
+        return action, self._log_prob(out, action)
 
     def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor):
-        d = self.dist(obs)
+        """log pi(a|s) and the entropy H[pi(.|s)]."""
+        out = self.actor(obs)
         if self.discrete:
-            return d.log_prob(action.long()), d.entropy()
-        return d.log_prob(action).sum(-1), d.entropy().sum(-1)
+            logp_all = out.log_softmax(-1)
+            entropy = -(logp_all.exp() * logp_all).sum(-1)
+        else:
+            entropy = (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum().expand(len(out))
+        return self._log_prob(out, action), entropy
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        d = self.dist(obs)
-        if deterministic:
-            return d.probs.argmax(-1) if self.discrete else d.mean
-        return d.sample()
+        if not deterministic:
+            return self.sample(obs)[0]
+        out = self.actor(obs)
+        return out.argmax(-1) if self.discrete else out
 
 
 class PPO:
@@ -170,9 +185,7 @@ class PPO:
         for _ in range(cfg.num_steps):
             obs_t = self._tensor(self.obs)
             with torch.no_grad():
-                d = self.model.dist(obs_t)
-                action = d.sample()
-                logp = d.log_prob(action) if self.model.discrete else d.log_prob(action).sum(-1)
+                action, logp = self.model.sample(obs_t)
                 value = self.model.value(obs_t)
             next_obs, r_env, term, trunc, infos = self.envs.step(self._to_env(action))
             done = term | trunc

@@ -111,9 +111,11 @@ class SACLearner:
     def _update_actor(self, obs: torch.Tensor) -> dict[str, float]:
         a, logp = self.actor.sample(obs)
         alpha = self.log_alpha.exp().detach()
+        self.critic.requires_grad_(False)  # gradients flow to the actions only, not to Q's weights
         pi_loss = (alpha * logp - self.q(self.critic, obs, a).min(0).values).mean()
         self.actor_optim.zero_grad(set_to_none=True)
         pi_loss.backward()
+        self.critic.requires_grad_(True)
         self.actor_optim.step()
         metrics = {"loss/actor": pi_loss.item()}
         if self.cfg.autotune:

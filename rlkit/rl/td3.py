@@ -75,9 +75,11 @@ class TD3Learner:
         metrics = {"loss/critic": q_loss.item(), "stats/q": q.mean().item()}
         self.updates += 1
         if self.updates % cfg.policy_delay == 0:
+            self.critic.requires_grad_(False)  # gradients flow to the actions only
             pi_loss = -self.q(self.critic, b["obs"], self.actor(b["obs"]))[0].mean()
             self.actor_optim.zero_grad(set_to_none=True)
             pi_loss.backward()
+            self.critic.requires_grad_(True)
             self.actor_optim.step()
             metrics["loss/actor"] = pi_loss.item()
             polyak_update(self.actor_target, self.actor, cfg.tau)
