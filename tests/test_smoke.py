@@ -79,3 +79,11 @@ def test_multirun_sweep_with_joblib_launcher(tmp_path):
     runs = sorted(p.parent for p in Path(tmp_path).glob("*/metrics.csv"))
     assert len(runs) == 2
     assert [json.loads((r / "summary.json").read_text())["steps"] for r in runs] == [4, 4]
+
+
+def test_wandb_logger_runs_offline_into_the_run_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    cfg = _compose(["logger=wandb", *TINY_RUNNER[:-1], *TINY_ALGO["ppo"]])
+    assert cfg.logger.wandb.mode == "offline"
+    run_experiment(cfg, tmp_path)
+    assert list((tmp_path / "wandb").glob("offline-run-*")), "wandb wrote no offline run"

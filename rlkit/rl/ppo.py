@@ -160,7 +160,7 @@ class PPO:
         space = self.envs.single_action_space
         self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
         self.model = ActorCritic(self.obs_dim, space, cfg.hidden).to(self.device)
-        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5)
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5, foreach=True)
         self.obs, _ = self.envs.reset(seed=seed)
         self.updates = 0
         self._ep_ret = np.zeros(cfg.num_envs)
@@ -178,31 +178,38 @@ class PPO:
         return np.clip(a, self.action_low, self.action_high)
 
     def collect(self) -> tuple[dict[str, torch.Tensor], list[tuple[float, int]]]:
-        """One rollout: obs, action, logp, value, reward, done [T, E, ...] + bootstrap value."""
+        """One rollout: obs, action, logp, value, reward, done [T, E, ...] + bootstrap value.
+
+        Values are computed in one batched call after the rollout (the parameters do not change
+        during it), which halves the per-step network calls.
+        """
         cfg = self.cfg
-        buf = {k: [] for k in ("obs", "action", "logp", "value", "reward", "done")}
+        buf: dict[str, list] = {k: [] for k in ("obs", "action", "logp", "reward", "done")}
+        truncated: list[tuple[int, int, np.ndarray]] = []   # (t, env, final obs) to bootstrap
         finished = []
-        for _ in range(cfg.num_steps):
+        for t in range(cfg.num_steps):
             obs_t = self._tensor(self.obs)
             with torch.no_grad():
                 action, logp = self.model.sample(obs_t)
-                value = self.model.value(obs_t)
             next_obs, r_env, term, trunc, infos = self.envs.step(self._to_env(action))
             done = term | trunc
             finished += episode_stats(done, self._ep_ret, self._ep_len, r_env)
-            reward = torch.as_tensor(r_env, dtype=torch.float32, device=self.device)
-            if cfg.bootstrap_truncated and (trunc & ~term).any():
-                with torch.no_grad():
-                    boot = self.model.value(self._tensor(true_next_obs(next_obs, infos)))
-                reward = reward + cfg.gamma * boot * torch.as_tensor(trunc & ~term, device=self.device)
-            step = (obs_t, action, logp, value, reward,
-                    torch.as_tensor(done, dtype=torch.float32, device=self.device))
+            if cfg.bootstrap_truncated:
+                final = true_next_obs(next_obs, infos)
+                truncated += [(t, int(e), final[e]) for e in np.flatnonzero(trunc & ~term)]
+            step = (obs_t, action, logp, torch.as_tensor(r_env, dtype=torch.float32),
+                    torch.as_tensor(done, dtype=torch.float32))
             for k, v in zip(buf, step, strict=True):
                 buf[k].append(v)
             self.obs = next_obs
-        rollout = {k: torch.stack(v) for k, v in buf.items()}
+        rollout = {k: torch.stack(v).to(self.device) for k, v in buf.items()}
         with torch.no_grad():
+            rollout["value"] = self.model.value(rollout["obs"])
             rollout["next_value"] = self.model.value(self._tensor(self.obs))
+            if truncated:  # time-limit truncation: r_t += gamma * V(final obs)
+                ts, es, finals = zip(*truncated, strict=True)
+                boot = self.model.value(self._tensor(np.stack(finals)))
+                rollout["reward"][list(ts), list(es)] += cfg.gamma * boot
         return rollout, finished
 
     def update(self, rollout: dict[str, torch.Tensor]) -> dict[str, float]:

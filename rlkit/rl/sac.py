@@ -72,9 +72,9 @@ class SACLearner:
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(cfg.alpha), device=device, requires_grad=cfg.autotune)
         self.target_entropy = -float(act_dim)
-        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.policy_lr)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.q_lr)
-        self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=cfg.q_lr)
+        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.policy_lr, foreach=True)
+        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.q_lr, foreach=True)
+        self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=cfg.q_lr, foreach=True)
         self.updates = 0
 
     def q(self, net: EnsembleMLP, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:

@@ -44,8 +44,8 @@ class TD3Learner:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic = EnsembleMLP(2, obs_dim + act_dim, 1, cfg.hidden).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, foreach=True)
+        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, foreach=True)
         self.updates = 0
 
     def q(self, net: EnsembleMLP, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
