@@ -123,21 +123,13 @@ def _as_csc(M: Any, name: str) -> sp.csc_matrix:
     return M
 
 
-def validate(P: Any, q: Any, A: Any, l: Any, u: Any, check_psd: bool = True):
-    """Check and convert the data; returns (P_triu, q, A, l, u) with bounds clipped to +-1e30."""
-    P = _as_csc(P, "P")
-    n = P.shape[0]
-    if P.shape != (n, n):
-        raise QPDataError(f"P must be square, got shape {P.shape}")
+def check_vectors(n: int, m: int, q: Any, l: Any, u: Any):
+    """Shape and value checks of q, l, u; returns float64 arrays with bounds clipped to +-1e30."""
     q = np.asarray(q, dtype=np.float64).reshape(-1)
     if q.shape != (n,):
         raise QPDataError(f"q has {q.size} entries but P is {n} x {n}")
     if not np.isfinite(q).all():
         raise QPDataError("q contains NaN or inf entries")
-    A = _as_csc(A if A is not None else sp.csc_matrix((0, n)), "A")
-    m = A.shape[0]
-    if A.shape[1] != n:
-        raise QPDataError(f"A has {A.shape[1]} columns but P is {n} x {n}")
     l = np.asarray(l if l is not None else np.zeros(0), dtype=np.float64).reshape(-1)
     u = np.asarray(u if u is not None else np.zeros(0), dtype=np.float64).reshape(-1)
     if l.shape != (m,) or u.shape != (m,):
@@ -147,14 +139,35 @@ def validate(P: Any, q: Any, A: Any, l: Any, u: Any, check_psd: bool = True):
     if (l > u).any():
         i = int(np.flatnonzero(l > u)[0])
         raise QPDataError(f"l > u in row {i} ({l[i]} > {u[i]}): the bounds are inconsistent")
+    return q, np.clip(l, -OSQP_INFTY, OSQP_INFTY), np.clip(u, -OSQP_INFTY, OSQP_INFTY)
+
+
+def check_matrices(P_shape: tuple[int, int], A_shape: tuple[int, int]) -> None:
+    n = P_shape[0]
+    if P_shape != (n, n):
+        raise QPDataError(f"P must be square, got shape {P_shape}")
+    if A_shape[1] != n:
+        raise QPDataError(f"A has {A_shape[1]} columns but P is {n} x {n}")
+
+
+def check_psd(min_eigenvalue: float, P_absmax: float) -> None:
+    if min_eigenvalue < -1e-7 * max(1.0, P_absmax):
+        raise QPDataError(f"P is not positive semidefinite (smallest eigenvalue {min_eigenvalue:.3g}); "
+                          "OSQP solves convex QPs only")
+
+
+def validate(P: Any, q: Any, A: Any, l: Any, u: Any, psd: bool = True):
+    """Check and convert the data; returns (P_triu, q, A, l, u) with bounds clipped to +-1e30."""
+    P = _as_csc(P, "P")
+    n = P.shape[0]
+    A = _as_csc(A if A is not None else sp.csc_matrix((0, n)), "A")
+    check_matrices(P.shape, A.shape)
+    q, l, u = check_vectors(n, A.shape[0], q, l, u)
     triu = sp.triu(P, format="csc")
-    full = triu + sp.triu(P, k=1, format="csc").T
-    if check_psd and n:
-        lam = _min_eigenvalue(full)
-        if lam < -1e-7 * max(1.0, abs(full).max()):
-            raise QPDataError(f"P is not positive semidefinite (smallest eigenvalue {lam:.3g}); "
-                              "OSQP solves convex QPs only")
-    return triu, q, A, np.clip(l, -OSQP_INFTY, OSQP_INFTY), np.clip(u, -OSQP_INFTY, OSQP_INFTY)
+    if psd and n:
+        full = triu + sp.triu(P, k=1, format="csc").T
+        check_psd(_min_eigenvalue(full), abs(full).max())
+    return triu, q, A, l, u
 
 
 def _min_eigenvalue(P: sp.csc_matrix) -> float:
@@ -207,10 +220,10 @@ class ADMM:
     """OSQP's ADMM on one QP. Use :meth:`solve`, or :meth:`run` chunk by chunk (the RL env)."""
 
     def __init__(self, P: Any, q: Any, A: Any, l: Any, u: Any,
-                 settings: Settings | None = None, check_psd: bool = True) -> None:
+                 settings: Settings | None = None, psd_check: bool = True) -> None:
         t0 = time.perf_counter()
         self.settings = s = settings or Settings()
-        P_triu, q, A, l, u = validate(P, q, A, l, u, check_psd)
+        P_triu, q, A, l, u = validate(P, q, A, l, u, psd_check)
         self.n, self.m = A.shape[1], A.shape[0]
         self.data_unscaled = (P_triu, q, A, l, u)
         if s.scaling:
