@@ -15,3 +15,4 @@ def _register(name: str, entry_point: str, **kwargs) -> None:
 
 
 _register("PointGoal", "envs.point_goal:PointGoalEnv", max_episode_steps=50)
+_register("QP", "envs.qp_env:QPEnv")

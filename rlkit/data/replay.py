@@ -50,6 +50,18 @@ class ReplayBuffer:
         self.pos = (self.pos + 1) % self.horizon
         self.full = self.full or self.pos == 0
 
+    def extend(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any) -> None:
+        """Store k independent 1-step transitions at once (e.g. the per-row transitions of a
+        multi-agent step). Only for ``num_envs == 1`` and ``n_step == 1``."""
+        assert self.num_envs == 1 and self.n_step == 1, "extend() stores independent transitions"
+        terminated = torch.as_tensor(terminated, dtype=torch.bool).reshape(-1)
+        k = terminated.numel()
+        rows = (self.pos + torch.arange(k)) % self.horizon
+        self.storage.write(rows, {"obs": obs, "action": action, "reward": reward,
+                                  "next_obs": next_obs, "terminated": terminated, "done": terminated})
+        self.full = self.full or self.pos + k >= self.horizon
+        self.pos = (self.pos + k) % self.horizon
+
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         """A batch of (n-step) transitions: obs, action, reward, next_obs, terminated, discount."""
         if len(self) == 0:

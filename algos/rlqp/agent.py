@@ -1,0 +1,201 @@
+"""RLQP: multi-agent TD3 that sets OSQP's per-constraint rho (Ichnowski et al. 2021, arXiv 2107.10847).
+
+Every constraint row is an agent; all rows share one actor and one critic, so the policy works
+for any number of constraints. A step of the QP env (``envs.qp_env``) yields one transition per
+row, ``(o_i, a_i, r, o'_i, done)``, all carrying the shared reward r = -1 per unsolved step.
+The update is TD3 (``rlkit.rl.td3.TD3Learner``) on these row transitions:
+
+    y   = r + gamma (1 - done) min_j Q'_j(o'_i, clip(pi'(o'_i) + eps))
+    L_Q = sum_j E[(Q_j(o_i, a_i) - y)^2],     L_pi = -E[Q_1(o_i, pi(o_i))]   (every 2nd update)
+
+Actions are a = log10(rho) / 6 (``param="paper"``, ExpTanh) or log10(rho / rho_osqp) / 3
+(``"relative"``), see :mod:`algos.rlqp.policy`.
+
+``train_step()`` unit: one training episode (one QP solved step by step) followed by
+``updates_per_episode`` TD3 updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from algos.rlqp.admm import ADMM, Settings, Status
+from algos.rlqp.policy import ACTION_DECADES, Actor, LearnedRhoPolicy, feature_dim, rho_from_action, row_features
+from envs.qp_env import DEFAULT_CLASSES, QPEnv, QPSampler
+from envs.qp_problems import QP
+from rlkit.config import check, check_positive
+from rlkit.data import ReplayBuffer
+from rlkit.envs import EnvLike
+from rlkit.rl.td3 import TD3Config, TD3Learner
+
+
+@dataclass
+class RLQPConfig:
+    """Defaults: the paper's parametrisation (per-row actor, absolute log10 rho over 12 decades,
+    log-space noise) with the CPU schedule measured in spec 6.1 (variant A). The released
+    trainer's values are in ``conf/experiment/rlqp_paper.yaml``.
+
+    Noise magnitudes are in decades of rho (log10 units).
+    """
+
+    classes: dict[str, list[int]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_CLASSES.items()})
+    iters_per_step: int = 50          # ADMM iterations per env step (release: 200)
+    check_every: int = 25             # termination checks inside a step
+    max_steps: int = 60               # episode cap (release: 100)
+    eps: float = 1e-5                 # eps_abs = eps_rel (release: 1e-6)
+    param: str = "paper"              # "paper" | "relative"
+    features: str = "symlog"          # "symlog" | "mode8" (raw, as released)
+    scalar: bool = False              # one rho per problem (mean of the row actions)
+    hidden: tuple[int, ...] = (64, 64)
+    lr: float = 3e-4
+    batch_size: int = 512
+    buffer_rows: int = 2_000_000
+    gamma: float = 0.99
+    tau: float = 0.005
+    policy_delay: int = 2
+    target_noise: float = 0.2
+    noise_clip: float = 0.5
+    exploration: str = "per_row"      # "per_row" | "shared" (release: one draw for all rows)
+    exploration_noise: float = 0.5
+    random_episodes: int = 30         # log-uniform scalar rho in [1e-3, 1e3] + per-row noise
+    updates_per_episode: int = 200
+    eval_per_class: int = 5
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(self.hidden)
+        check(self.param in ACTION_DECADES, "param", self.param, "use 'paper' or 'relative'")
+        check(self.features in ("symlog", "mode8"), "features", self.features, "use 'symlog' or 'mode8'")
+        check(self.exploration in ("per_row", "shared"), "exploration", self.exploration,
+              "use 'per_row' or 'shared'")
+        check_positive(self, "iters_per_step", "check_every", "max_steps", "eps", "lr", "batch_size",
+                       "buffer_rows", "updates_per_episode")
+        check(self.iters_per_step % self.check_every == 0, "check_every", self.check_every,
+              "must divide iters_per_step")
+
+
+class RLQP:
+    """The RLQP agent (``algo=rlqp``); ``policy()`` returns the current learned rho policy."""
+
+    config_class = RLQPConfig
+
+    def __init__(self, cfg: RLQPConfig, env: EnvLike | None = None, *,
+                 device: str | torch.device = "cpu", seed: int = 0) -> None:
+        self.cfg, self.device, self.seed = cfg, torch.device(device), seed
+        classes = {k: tuple(v) for k, v in cfg.classes.items()}
+        self.env = QPEnv(classes, cfg.iters_per_step, cfg.max_steps, cfg.eps, cfg.check_every,
+                         seed=seed)
+        self.decades = ACTION_DECADES[cfg.param]
+        td3 = TD3Config(hidden=cfg.hidden, lr=cfg.lr, tau=cfg.tau, gamma=cfg.gamma,
+                        policy_delay=cfg.policy_delay, policy_noise=cfg.target_noise / self.decades,
+                        noise_clip=cfg.noise_clip / self.decades,
+                        exploration_noise=cfg.exploration_noise / self.decades)
+        F = feature_dim(cfg.param)
+        self.learner = TD3Learner(td3, F, 1, self.device, actor=Actor(F, cfg.hidden))
+        self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed)
+        self.episodes = 0
+        self.eval_set = self._held_out(seed)
+        self._osqp_eval: dict[str, float] | None = None
+
+    # ------------------------------------------------------------------ acting
+    def policy(self) -> LearnedRhoPolicy:
+        return LearnedRhoPolicy(self.learner.actor, self.cfg.features, self.cfg.param, self.cfg.scalar)
+
+    def _explore(self, obs: np.ndarray) -> np.ndarray:
+        """Actions in [-1, 1] for the rows of one step (random, or actor + log-space noise)."""
+        cfg, m = self.cfg, len(obs)
+        if self.episodes < cfg.random_episodes:
+            base = float(torch.empty(1).uniform_(-3, 3)) / self.decades
+            a = base + cfg.exploration_noise / self.decades * torch.randn(m).numpy()
+        else:
+            with torch.no_grad():
+                a = self.learner.actor(torch.from_numpy(obs).to(self.device)).squeeze(-1).cpu().numpy()
+            if cfg.scalar:
+                a = np.full_like(a, a.mean())
+            noise = torch.randn(1 if cfg.exploration == "shared" else m).numpy()
+            a = a + cfg.exploration_noise / self.decades * noise
+        return np.clip(a, -1.0, 1.0)
+
+    # ------------------------------------------------------------------ Algorithm contract
+    def train_step(self) -> dict[str, float]:
+        """One episode on a fresh training QP, storing per-row transitions; then TD3 updates."""
+        cfg = self.cfg
+        self.env.reset()
+        solver = self.env.solver
+        obs = row_features(solver, cfg.features, cfg.param)
+        steps, ret, done = 0, 0.0, False
+        while not done:
+            a = self._explore(obs)
+            rho = rho_from_action(solver, a, cfg.param)
+            _, reward, solved, truncated, _ = self.env.step(rho)
+            nxt = row_features(solver, cfg.features, cfg.param)
+            m = len(a)
+            self.buffer.extend(obs, a[:, None], np.full(m, reward, np.float32), nxt, np.full(m, solved))
+            obs, steps, ret, done = nxt, steps + 1, ret + reward, solved or truncated
+        self.episodes += 1
+        metrics = {"train/episode_iterations": float(solver.iter), "train/episode_return": ret,
+                   "train/solved": float(solved), "train/rows": float(solver.m)}
+        if self.episodes >= cfg.random_episodes:
+            sums: dict[str, list[float]] = {}
+            for _ in range(cfg.updates_per_episode):
+                for k, v in self.learner.update(self.buffer.sample(cfg.batch_size)).items():
+                    sums.setdefault(k, []).append(v)
+            metrics.update({k: float(np.mean(v)) for k, v in sums.items()})
+        return metrics
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Actions in [-1, 1] for encoded row features ``obs`` [m, F]."""
+        o = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
+        with torch.no_grad():
+            a = self.learner.actor(o.reshape(-1, o.shape[-1])).squeeze(-1).cpu().numpy()
+        if not deterministic:
+            a = np.clip(a + self.cfg.exploration_noise / self.decades * np.random.randn(*a.shape), -1, 1)
+        return a
+
+    def solve_settings(self, **overrides: Any) -> Settings:
+        """Solver settings of evaluation: a policy call every ``iters_per_step`` iterations."""
+        cfg = self.cfg
+        base = {"eps_abs": cfg.eps, "eps_rel": cfg.eps, "adaptive_rho_interval": cfg.iters_per_step,
+                "check_termination": cfg.check_every, "max_iter": cfg.iters_per_step * cfg.max_steps}
+        return Settings(**{**base, **overrides})
+
+    def _held_out(self, seed: int) -> list[QP]:
+        sampler = QPSampler({k: tuple(v) for k, v in self.cfg.classes.items()}, seed + 10_000_019)
+        return [sampler() for _ in range(self.cfg.eval_per_class * len(self.cfg.classes))]
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        """Solve the held-out QPs with the learned policy; ``eval/return`` = -mean iterations / K."""
+        out = evaluate_policy(self.eval_set, self.policy(), self.solve_settings())
+        if self._osqp_eval is None:
+            self._osqp_eval = evaluate_policy(self.eval_set, "osqp", self.solve_settings())
+        return {"eval/return": -out["iterations"] / self.cfg.iters_per_step,
+                "eval/iterations": out["iterations"], "eval/success": out["solved"],
+                "eval/osqp_iterations": self._osqp_eval["iterations"],
+                "eval/speedup_vs_osqp": self._osqp_eval["iterations"] / max(out["iterations"], 1.0)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
+                "episodes": self.episodes, "sampler_count": self.env.sampler.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.episodes = int(state["episodes"])
+        self.env.sampler.count = int(state["sampler_count"])
+
+
+def evaluate_policy(problems: list[QP], rho: Any, settings: Settings) -> dict[str, float]:
+    """Mean iterations (unsolved count at the cap), solve rate, refactorisations, wall time."""
+    its, solved, refs, times = [], [], [], []
+    for qp in problems:
+        res = ADMM(qp.P, qp.q, qp.A, qp.l, qp.u, settings, psd_check=False).solve(rho)
+        its.append(res.iterations)
+        solved.append(res.status == Status.SOLVED)
+        refs.append(res.refactorizations)
+        times.append(res.solve_time)
+    return {"iterations": float(np.mean(its)), "solved": float(np.mean(solved)),
+            "refactorizations": float(np.mean(refs)), "solve_time": float(np.mean(times)),
+            "per_problem": its}
