@@ -198,4 +198,5 @@ def evaluate_policy(problems: list[QP], rho: Any, settings: Settings) -> dict[st
         times.append(res.solve_time)
     return {"iterations": float(np.mean(its)), "solved": float(np.mean(solved)),
             "refactorizations": float(np.mean(refs)), "solve_time": float(np.mean(times)),
-            "per_problem": its}
+            "per_problem": its, "solved_per_problem": solved, "refs_per_problem": refs,
+            "time_per_problem": times}

@@ -1,0 +1,104 @@
+"""The QP env, rho policies and the RLQP agent."""
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import envs  # noqa: F401
+from algos.rlqp import RLQP, ActiveSetRule, LearnedRhoPolicy, RLQPConfig, Settings, solve
+from algos.rlqp.admm import ADMM
+from algos.rlqp.policy import Actor, row_features
+from envs.qp_problems import generate
+
+TINY = dict(classes={"random_qp": [5, 8], "control": [2, 3]}, random_episodes=1, updates_per_episode=4,
+            batch_size=16, hidden=(16,), eval_per_class=1, max_steps=6)
+
+
+def test_env_step_runs_k_iterations_and_rewards_minus_one_until_solved():
+    env = gym.make("rlkit/QP-v0", classes={"random_qp": (8, 8)}, max_steps=80).unwrapped
+    obs, info = env.reset(seed=1)
+    assert obs.shape[1] == 6 and info["iterations"] == 50
+    rewards = []
+    while True:
+        obs, r, term, trunc, info = env.step(np.full(len(obs), 0.1))
+        rewards.append(r)
+        if term or trunc:
+            break
+    assert term and rewards[-1] == 0.0 and set(rewards[:-1]) <= {-1.0}
+    assert info["iterations"] == 50 * (len(rewards) + 1)
+
+
+def test_env_with_osqp_rho_vector_reproduces_fixed_rho_solve():
+    env = gym.make("rlkit/QP-v0", classes={"random_qp": (8, 8)}, max_steps=200).unwrapped
+    obs, _ = env.reset(seed=4)
+    qp = env.problem
+    while True:
+        obs, r, term, trunc, info = env.step(obs[:, 5])        # keep the current rho_vec
+        if term or trunc:
+            break
+    ref = solve(qp.P, qp.q, qp.A, qp.l, qp.u, rho="fixed", eps_abs=1e-5, eps_rel=1e-5,
+                eps_prim_inf=1e-15, eps_dual_inf=1e-15)
+    assert info["iterations"] == ref.iterations
+
+
+def test_row_features_shapes_and_paper_encoding():
+    qp = generate("random_qp", 6, 0)
+    s = ADMM(qp.P, qp.q, qp.A, qp.l, qp.u)
+    s.run(50)
+    f = row_features(s, "mode8", "paper")
+    assert f.shape == (qp.m, 4)
+    assert np.allclose(f[:, 3], np.log10(s.rho_vec))
+    assert row_features(s, "symlog", "relative").shape == (qp.m, 6)
+
+
+def test_policy_is_called_at_every_adaptation_point_and_sets_the_vector():
+    calls = []
+
+    def policy(solver):
+        calls.append(solver.iter)
+        return np.full(solver.m, 0.5)
+
+    qp = generate("random_qp", 10, 2)
+    res = solve(qp.P, qp.q, qp.A, qp.l, qp.u, rho=policy, adaptive_rho_interval=50)
+    assert calls == list(range(50, res.iterations, 50)) or calls == list(range(50, res.iterations + 1, 50))
+    assert res.refactorizations == 1 + len(calls)
+
+
+def test_hand_rule_beats_osqp_on_random_qps_at_high_accuracy():
+    its = {"osqp": [], "rule": []}
+    for seed in range(6):
+        qp = generate("random_qp", 20, 100 + seed)
+        kw = dict(eps_abs=1e-5, eps_rel=1e-5, max_iter=3000)
+        its["osqp"].append(solve(qp.P, qp.q, qp.A, qp.l, qp.u, **kw).iterations)
+        its["rule"].append(solve(qp.P, qp.q, qp.A, qp.l, qp.u, rho=ActiveSetRule(), **kw).iterations)
+    assert np.mean(its["rule"]) < np.mean(its["osqp"])
+
+
+def test_learned_policy_saves_and_loads_as_a_plain_torch_file(tmp_path):
+    torch.manual_seed(0)
+    pol = LearnedRhoPolicy(Actor(4, (8, 8)), "symlog", "paper")
+    path = pol.save(tmp_path / "policy.pt")
+    back = LearnedRhoPolicy.load(path)
+    qp = generate("random_qp", 8, 0)
+    kw = dict(eps_abs=1e-4, eps_rel=1e-4, max_iter=600)
+    a = solve(qp.P, qp.q, qp.A, qp.l, qp.u, rho=pol, **kw)
+    b = solve(qp.P, qp.q, qp.A, qp.l, qp.u, rho=back, **kw)
+    assert a.iterations == b.iterations and np.allclose(a.x, b.x)
+    assert torch.load(path, weights_only=True)["param"] == "paper"
+
+
+def test_agent_stores_one_transition_per_row_and_learns():
+    torch.manual_seed(0)
+    agent = RLQP(RLQPConfig(**TINY), seed=0)
+    m1 = agent.train_step()
+    assert len(agent.buffer) > 0 and "loss/critic" in m1
+    rows_per_step = m1["train/rows"]
+    assert len(agent.buffer) % rows_per_step == 0
+    ev = agent.evaluate(1)
+    assert {"eval/iterations", "eval/success", "eval/speedup_vs_osqp"} <= set(ev)
+
+
+def test_solve_settings_call_the_policy_every_k_iterations():
+    agent = RLQP(RLQPConfig(**TINY), seed=0)
+    s = agent.solve_settings()
+    assert isinstance(s, Settings) and s.adaptive_rho_interval == 50 and s.max_iter == 300
