@@ -50,6 +50,9 @@ class QPEnv(gym.Env):
     def __init__(self, classes: dict[str, tuple[int, int]] | None = None, iters_per_step: int = 50,
                  max_steps: int = 60, eps: float = 1e-5, check_every: int = 25,
                  scalar: bool = False, seed: int = 0) -> None:
+        if iters_per_step <= 0 or check_every <= 0 or iters_per_step % check_every:
+            raise ValueError(f"iters_per_step={iters_per_step} must be a positive multiple of "
+                             f"check_every={check_every}")
         self.sampler = QPSampler(classes or DEFAULT_CLASSES, seed)
         self.K, self.max_steps, self.scalar = iters_per_step, max_steps, scalar
         self.settings = Settings(eps_abs=eps, eps_rel=eps, check_termination=check_every,

@@ -252,6 +252,8 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
         runner.run()
     finally:
         logger.close()
+    if hasattr(algo, "write_report"):   # optional: algorithm-specific tables and exports
+        algo.write_report(run_dir)
     summary = write_summary(run_dir, runner, device)
     plot_learning_curve(run_dir, title=f"{cfg.algo.name} on {cfg.env.id}, seed {seed}")
     summary["run_dir"] = str(run_dir)

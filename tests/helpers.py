@@ -16,6 +16,9 @@ TINY_ALGO = {
     "ppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1"],
     "sac": ["algo.learning_starts=2", "algo.batch_size=8", "algo.buffer_size=100", "algo.hidden=[16]"],
     "td3": ["algo.learning_starts=2", "algo.batch_size=8", "algo.buffer_size=100", "algo.hidden=[16]"],
+    "rlqp": ["algo.random_episodes=1", "algo.updates_per_episode=3", "algo.batch_size=16",
+             "algo.hidden=[16]", "algo.eval_per_class=1", "env.kwargs.classes={random_qp:[5,6]}",
+             "env.kwargs.max_steps=4"],
 }
 
 

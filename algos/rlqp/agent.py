@@ -17,19 +17,27 @@ Actions are a = log10(rho) / 6 (``param="paper"``, ExpTanh) or log10(rho / rho_o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from algos.rlqp.admm import ADMM, Settings, Status
-from algos.rlqp.policy import ACTION_DECADES, Actor, LearnedRhoPolicy, feature_dim, rho_from_action, row_features
-from envs.qp_env import DEFAULT_CLASSES, QPEnv, QPSampler
+from algos.rlqp.policy import (
+    ACTION_DECADES,
+    Actor,
+    LearnedRhoPolicy,
+    feature_dim,
+    rho_from_action,
+    row_features,
+)
+from envs.qp_env import QPEnv, QPSampler
 from envs.qp_problems import QP
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
-from rlkit.envs import EnvLike
+from rlkit.envs import EnvLike, env_factory
 from rlkit.rl.td3 import TD3Config, TD3Learner
 
 
@@ -42,11 +50,6 @@ class RLQPConfig:
     Noise magnitudes are in decades of rho (log10 units).
     """
 
-    classes: dict[str, list[int]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_CLASSES.items()})
-    iters_per_step: int = 50          # ADMM iterations per env step (release: 200)
-    check_every: int = 25             # termination checks inside a step
-    max_steps: int = 60               # episode cap (release: 100)
-    eps: float = 1e-5                 # eps_abs = eps_rel (release: 1e-6)
     param: str = "paper"              # "paper" | "relative"
     features: str = "symlog"          # "symlog" | "mode8" (raw, as released)
     scalar: bool = False              # one rho per problem (mean of the row actions)
@@ -71,23 +74,25 @@ class RLQPConfig:
         check(self.features in ("symlog", "mode8"), "features", self.features, "use 'symlog' or 'mode8'")
         check(self.exploration in ("per_row", "shared"), "exploration", self.exploration,
               "use 'per_row' or 'shared'")
-        check_positive(self, "iters_per_step", "check_every", "max_steps", "eps", "lr", "batch_size",
-                       "buffer_rows", "updates_per_episode")
-        check(self.iters_per_step % self.check_every == 0, "check_every", self.check_every,
-              "must divide iters_per_step")
+        check_positive(self, "lr", "batch_size", "buffer_rows", "updates_per_episode")
 
 
 class RLQP:
-    """The RLQP agent (``algo=rlqp``); ``policy()`` returns the current learned rho policy."""
+    """The RLQP agent (``algo=rlqp``); ``policy()`` returns the current learned rho policy.
+
+    ``env`` is a :class:`envs.qp_env.QPEnv` (or its id/spec, ``rlkit/QP-v0``): it holds the
+    training problem distribution and the MDP (K iterations per step, cap, eps).
+    """
 
     config_class = RLQPConfig
 
     def __init__(self, cfg: RLQPConfig, env: EnvLike | None = None, *,
                  device: str | torch.device = "cpu", seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
-        classes = {k: tuple(v) for k, v in cfg.classes.items()}
-        self.env = QPEnv(classes, cfg.iters_per_step, cfg.max_steps, cfg.eps, cfg.check_every,
-                         seed=seed)
+        self.env = QPEnv() if env is None else getattr(env_factory(env)(), "unwrapped", None)
+        if not isinstance(self.env, QPEnv):
+            raise TypeError("RLQP needs the QP env (env=qp_mixed, id rlkit/QP-v0)")
+        self.env.sampler.seed = seed
         self.decades = ACTION_DECADES[cfg.param]
         td3 = TD3Config(hidden=cfg.hidden, lr=cfg.lr, tau=cfg.tau, gamma=cfg.gamma,
                         policy_delay=cfg.policy_delay, policy_noise=cfg.target_noise / self.decades,
@@ -156,35 +161,51 @@ class RLQP:
         return a
 
     def solve_settings(self, **overrides: Any) -> Settings:
-        """Solver settings of evaluation: a policy call every ``iters_per_step`` iterations."""
-        cfg = self.cfg
-        base = {"eps_abs": cfg.eps, "eps_rel": cfg.eps, "adaptive_rho_interval": cfg.iters_per_step,
-                "check_termination": cfg.check_every, "max_iter": cfg.iters_per_step * cfg.max_steps}
+        """Solver settings of evaluation: the env's eps and checks, a rho decision every K
+        iterations, and the env's cap (first chunk + max_steps chunks)."""
+        env = self.env
+        base = {"eps_abs": env.settings.eps_abs, "eps_rel": env.settings.eps_rel,
+                "adaptive_rho_interval": env.K, "check_termination": env.settings.check_termination,
+                "max_iter": env.K * (env.max_steps + 1)}
         return Settings(**{**base, **overrides})
 
     def _held_out(self, seed: int) -> list[QP]:
-        sampler = QPSampler({k: tuple(v) for k, v in self.cfg.classes.items()}, seed + 10_000_019)
-        return [sampler() for _ in range(self.cfg.eval_per_class * len(self.cfg.classes))]
+        classes = self.env.sampler.classes
+        sampler = QPSampler(classes, seed + 10_000_019)
+        return [sampler() for _ in range(self.cfg.eval_per_class * len(classes))]
 
     def evaluate(self, episodes: int) -> dict[str, float]:
         """Solve the held-out QPs with the learned policy; ``eval/return`` = -mean iterations / K."""
         out = evaluate_policy(self.eval_set, self.policy(), self.solve_settings())
         if self._osqp_eval is None:
             self._osqp_eval = evaluate_policy(self.eval_set, "osqp", self.solve_settings())
-        return {"eval/return": -out["iterations"] / self.cfg.iters_per_step,
-                "eval/iterations": out["iterations"], "eval/success": out["solved"],
+        return {"eval/return": -out["iterations"] / self.env.K,
+                "eval/length": out["iterations"] / self.env.K, "eval/iterations": out["iterations"], "eval/success": out["solved"],
                 "eval/osqp_iterations": self._osqp_eval["iterations"],
                 "eval/speedup_vs_osqp": self._osqp_eval["iterations"] / max(out["iterations"], 1.0)}
 
+    def write_report(self, run_dir: Path) -> None:
+        """End of a run: save ``policy.pt`` and ``comparison.md`` (osqp default, fixed rho, the
+        hand active-set rule and the learned policy on the held-out problems)."""
+        from algos.rlqp.policy import ActiveSetRule
+        from algos.rlqp.report import compare
+
+        self.policy().save(run_dir / "policy.pt")
+        methods = {"osqp default (adaptive rho)": "osqp", "fixed rho": "fixed",
+                   "hand active-set rule": ActiveSetRule(), "RLQP (learned)": self.policy()}
+        rows, _ = compare(self.eval_set, methods, self.solve_settings(), "held-out problems")
+        (run_dir / "comparison.md").write_text("\n".join(rows) + "\n")
+        print("\n".join(rows))
+
     def state_dict(self) -> dict[str, Any]:
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
-                "episodes": self.episodes, "sampler_count": self.env.sampler.count}
+                "episodes": self.episodes, "sampler": [self.env.sampler.seed, self.env.sampler.count]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
         self.episodes = int(state["episodes"])
-        self.env.sampler.count = int(state["sampler_count"])
+        self.env.sampler.seed, self.env.sampler.count = (int(v) for v in state["sampler"])
 
 
 def evaluate_policy(problems: list[QP], rho: Any, settings: Settings) -> dict[str, float]:

@@ -1,0 +1,44 @@
+"""Comparison tables of rho strategies: mean and shifted-geometric-mean iterations, solve rate,
+refactorisations and wall time, per problem class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from algos.rlqp.admm import Settings
+from algos.rlqp.agent import evaluate_policy
+from envs.qp_problems import QP
+
+
+def sgm(its: list[int], shift: float = 10.0) -> float:
+    """Shifted geometric mean exp(mean(log(max(1, x + shift)))) - shift (osqp_benchmarks)."""
+    return float(np.exp(np.mean(np.log(np.maximum(1.0, np.asarray(its, dtype=float) + shift)))) - shift)
+
+
+def class_of(name: str) -> str:
+    """``random_qp_12`` -> ``random_qp``; names without a size suffix are Maros-Meszaros problems."""
+    head, _, tail = name.rpartition("_")
+    return head if tail.isdigit() and head else "maros_meszaros"
+
+
+def compare(problems: list[QP], methods: dict[str, Any], settings: Settings,
+            title: str) -> tuple[list[str], dict[str, float]]:
+    """Markdown rows for one problem set, and the mean iterations of each method over all of it."""
+    results = {name: evaluate_policy(problems, rho, settings) for name, rho in methods.items()}
+    lines = [f"### {title} ({len(problems)} problems)", "",
+             "| class | method | mean its | shifted geo mean | solved | refactorisations | time/solve (ms) |",
+             "|---|---|---|---|---|---|---|"]
+    classes = sorted({class_of(q.name) for q in problems})
+    for cls in [*classes, "all"] if len(classes) > 1 else classes:
+        idx = [i for i, q in enumerate(problems) if cls in ("all", class_of(q.name))]
+        for name, r in results.items():
+            its = [r["per_problem"][i] for i in idx]
+            solved = np.mean([r["solved_per_problem"][i] for i in idx])
+            refs = np.mean([r["refs_per_problem"][i] for i in idx])
+            ms = 1e3 * np.mean([r["time_per_problem"][i] for i in idx])
+            lines.append(f"| {cls} | {name} | {np.mean(its):.0f} | {sgm(its):.0f} | {solved:.0%} | "
+                         f"{refs:.1f} | {ms:.1f} |")
+    lines.append("")
+    return lines, {name: r["iterations"] for name, r in results.items()}
