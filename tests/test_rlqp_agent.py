@@ -8,10 +8,14 @@ import envs  # noqa: F401
 from algos.rlqp import RLQP, ActiveSetRule, LearnedRhoPolicy, RLQPConfig, Settings, solve
 from algos.rlqp.admm import ADMM
 from algos.rlqp.policy import Actor, row_features
+from envs.qp_env import QPEnv
 from envs.qp_problems import generate
 
-TINY = dict(classes={"random_qp": [5, 8], "control": [2, 3]}, random_episodes=1, updates_per_episode=4,
-            batch_size=16, hidden=(16,), eval_per_class=1, max_steps=6)
+TINY = dict(random_episodes=1, updates_per_episode=4, batch_size=16, hidden=(16,), eval_per_class=1)
+
+
+def tiny_env():
+    return QPEnv({"random_qp": (5, 8), "control": (2, 3)}, max_steps=6)
 
 
 def test_env_step_runs_k_iterations_and_rewards_minus_one_until_solved():
@@ -89,7 +93,7 @@ def test_learned_policy_saves_and_loads_as_a_plain_torch_file(tmp_path):
 
 def test_agent_stores_one_transition_per_row_and_learns():
     torch.manual_seed(0)
-    agent = RLQP(RLQPConfig(**TINY), seed=0)
+    agent = RLQP(RLQPConfig(**TINY), tiny_env, seed=0)
     m1 = agent.train_step()
     assert len(agent.buffer) > 0 and "loss/critic" in m1
     rows_per_step = m1["train/rows"]
@@ -99,6 +103,6 @@ def test_agent_stores_one_transition_per_row_and_learns():
 
 
 def test_solve_settings_call_the_policy_every_k_iterations():
-    agent = RLQP(RLQPConfig(**TINY), seed=0)
+    agent = RLQP(RLQPConfig(**TINY), tiny_env, seed=0)
     s = agent.solve_settings()
-    assert isinstance(s, Settings) and s.adaptive_rho_interval == 50 and s.max_iter == 300
+    assert isinstance(s, Settings) and s.adaptive_rho_interval == 50 and s.max_iter == 350

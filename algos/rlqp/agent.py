@@ -180,7 +180,8 @@ class RLQP:
         if self._osqp_eval is None:
             self._osqp_eval = evaluate_policy(self.eval_set, "osqp", self.solve_settings())
         return {"eval/return": -out["iterations"] / self.env.K,
-                "eval/length": out["iterations"] / self.env.K, "eval/iterations": out["iterations"], "eval/success": out["solved"],
+                "eval/length": out["iterations"] / self.env.K, "eval/iterations": out["iterations"],
+                "eval/success": out["solved"],
                 "eval/osqp_iterations": self._osqp_eval["iterations"],
                 "eval/speedup_vs_osqp": self._osqp_eval["iterations"] / max(out["iterations"], 1.0)}
 
