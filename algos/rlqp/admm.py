@@ -39,6 +39,7 @@ DIVISION_TOL = 1.0 / OSQP_INFTY
 ZERO_DEADZONE = 1e-15
 INF_BOUND = OSQP_INFTY * MIN_SCALING   # |scaled bound| above this counts as infinite
 DENSE_LIMIT = 1500                     # reduced KKT of this size or less: dense Cholesky
+DENSE_DATA = 200_000                   # m * n at most: keep A and P as dense arrays (faster matvecs)
 
 
 class Status:
@@ -232,6 +233,9 @@ class ADMM:
             self.D, self.E, self.c = np.ones(self.n), np.ones(self.m), 1.0
         self.P = (P_triu + sp.triu(P_triu, k=1).T).tocsr()      # full symmetric, scaled
         self.A, self.At = A.tocsr(), A.T.tocsr()
+        if self.m * self.n <= DENSE_DATA and self.n <= DENSE_LIMIT:
+            self.P, self.A = self.P.toarray(), self.A.toarray()
+            self.At = self.A.T.copy()
         self.q, self.l, self.u = q, l * self.E, u * self.E
         self.loose = (self.l < -INF_BOUND) & (self.u > INF_BOUND)
         self.eq = ~self.loose & (self.u - self.l < RHO_TOL)
@@ -265,9 +269,14 @@ class ADMM:
         self._factorize()
 
     def _factorize(self) -> None:
-        M = self.P + self.settings.sigma * sp.eye(self.n) + self.At @ sp.diags(self.rho_vec) @ self.A
+        if isinstance(self.A, np.ndarray):
+            M = self.P + self.At @ (self.rho_vec[:, None] * self.A)
+            M[np.diag_indices(self.n)] += self.settings.sigma
+        else:
+            M = self.P + self.settings.sigma * sp.eye(self.n) + self.At @ sp.diags(self.rho_vec) @ self.A
         if self.n <= DENSE_LIMIT:
-            self._chol = sla.cho_factor(M.toarray(), lower=True, check_finite=False)
+            M = M if isinstance(M, np.ndarray) else M.toarray()
+            self._chol = sla.cho_factor(M, lower=True, check_finite=False)
             self._lu = None
         else:
             self._lu = spla.splu(M.tocsc(), permc_spec="MMD_AT_PLUS_A")
@@ -445,9 +454,9 @@ class ADMM:
         active = lower | upper
         if not active.any():
             return False
-        Ared = self.A[active]
+        Ared = sp.csr_matrix(self.A)[active]
         rhs = np.concatenate([-self.q, np.where(lower, self.l, self.u)[active]])
-        K = sp.bmat([[self.P, Ared.T], [Ared, None]], format="csc")
+        K = sp.bmat([[sp.csr_matrix(self.P), Ared.T], [Ared, None]], format="csc")
         reg = sp.diags(np.concatenate([np.full(self.n, s.delta), np.full(Ared.shape[0], -s.delta)]))
         lu = spla.splu((K + reg).tocsc())
         sol = lu.solve(rhs)

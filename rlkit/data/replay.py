@@ -66,13 +66,12 @@ class ReplayBuffer:
         """A batch of (n-step) transitions: obs, action, reward, next_obs, terminated, discount."""
         if len(self) == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        filled = self.horizon if self.full else self.pos
-        t = torch.randint(0, filled, (batch_size,), generator=self.generator)
-        e = torch.randint(0, self.num_envs, (batch_size,), generator=self.generator)
-        first = self.storage.read(t * self.num_envs + e)
+        rows = torch.randint(0, len(self), (batch_size,), generator=self.generator)
+        first = self.storage.read(rows)
         if self.n_step == 1:
-            first["discount"] = self.gamma * (1.0 - first["terminated"])
+            first["discount"] = (1.0 - first["terminated"]).mul_(self.gamma)
             return first
+        t, e = rows // self.num_envs, rows % self.num_envs
         return self._n_step(t, e, first)
 
     def _n_step(self, t: torch.Tensor, e: torch.Tensor, batch: dict[str, torch.Tensor]):

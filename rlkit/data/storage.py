@@ -30,6 +30,7 @@ class PackedTensor:
             self.slices[name] = slice(col, col + width)
             col += width
         self.width = col
+        self._widths = [sl.stop - sl.start for sl in self.slices.values()]
         self.data = torch.zeros(capacity, col, device=device, dtype=dtype)
 
     @property
@@ -58,15 +59,25 @@ class PackedTensor:
         self.data.index_copy_(0, index.to(self.data.device), self.pack(values))
 
     def unpack(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        """[..., width] rows -> dict of [..., *shape] views."""
+        """[..., width] rows -> dict of [..., *shape] views (one split, then free reshapes)."""
         lead = rows.shape[:-1]
-        return {name: rows[..., sl].reshape(*lead, *self.fields[name])
-                for name, sl in self.slices.items()}
+        out = {}
+        for (name, shape), part in zip(self.fields.items(), rows.split(self._widths, -1), strict=True):
+            if len(shape) == 1:
+                out[name] = part
+            elif not shape:
+                out[name] = part.squeeze(-1)
+            else:
+                out[name] = part.reshape(*lead, *shape)
+        return out
 
     def read(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """Rows at ``index`` ([n] or [n, k]) as a dict of [..., *shape] tensors."""
-        flat = index.reshape(-1).to(self.data.device)
-        rows = self.data.index_select(0, flat).view(*index.shape, self.width)
+        if index.device != self.data.device:
+            index = index.to(self.data.device)
+        if index.dim() == 1:
+            return self.unpack(self.data.index_select(0, index))
+        rows = self.data.index_select(0, index.reshape(-1)).view(*index.shape, self.width)
         return self.unpack(rows)
 
     def grow(self, capacity: int) -> None:
