@@ -67,12 +67,57 @@ class Evaluator:
         self.episodes_done = int(state["episodes_done"])
 
 
-def episode_stats(ended: np.ndarray, returns: np.ndarray, lengths: np.ndarray,
-                  rewards: np.ndarray) -> list[tuple[float, int]]:
-    """Track running per-env returns; return (return, length) of the episodes that just ended."""
-    returns += rewards
-    lengths += 1
-    done = [(float(returns[i]), int(lengths[i])) for i in np.flatnonzero(ended)]
-    returns[ended] = 0.0
-    lengths[ended] = 0
-    return done
+class EnvLoop:
+    """A SAME_STEP vector env with its current observation, the running return and length of
+    each sub-env's episode, and a dedicated evaluation env; all of it checkpointable."""
+
+    def __init__(self, env: Any, num_envs: int, seed: int) -> None:
+        from rlkit.envs import env_factory, make_vector_env
+
+        self.envs = make_vector_env(env, num_envs, seed)
+        self.evaluator = Evaluator(env_factory(env), seed + 1_000_003)
+        self.obs, _ = self.envs.reset(seed=seed)
+        self._ret = np.zeros(num_envs)
+        self._len = np.zeros(num_envs, dtype=np.int64)
+
+    def step(self, action: np.ndarray):
+        """Step all sub-envs; returns (next_obs, reward, terminated, truncated, infos, finished)
+        where ``finished`` lists (return, length) of the episodes that just ended. ``obs``
+        becomes ``next_obs`` (the reset observation where an episode ended)."""
+        next_obs, reward, term, trunc, infos = self.envs.step(action)
+        self._ret += reward
+        self._len += 1
+        ended = term | trunc
+        finished = [(float(self._ret[i]), int(self._len[i])) for i in np.flatnonzero(ended)]
+        self._ret[ended], self._len[ended] = 0.0, 0
+        self.obs = next_obs
+        return next_obs, reward, term, trunc, infos, finished
+
+    def state_dict(self) -> dict[str, Any]:
+        from rlkit.env_state import env_state
+
+        return {"obs": torch.as_tensor(self.obs), "ret": torch.as_tensor(self._ret),
+                "len": torch.as_tensor(self._len), "envs": env_state(self.envs),
+                "evaluator": self.evaluator.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from rlkit.env_state import load_env_state
+
+        self.obs = state["obs"].numpy().copy()
+        self._ret, self._len = state["ret"].numpy().copy(), state["len"].numpy().copy()
+        load_env_state(self.envs, state["envs"])
+        self.evaluator.load_state_dict(state["evaluator"])
+
+
+def ensemble_q(net: nn.Module, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """Q_j(s, a) of every ensemble member: [num_q, B]."""
+    return net(torch.cat([obs, action], -1)).squeeze(-1)
+
+
+def regress_critics(q: torch.Tensor, y: torch.Tensor, optim: torch.optim.Optimizer) -> dict[str, float]:
+    """One step on L_Q = sum_j E[(Q_j(s, a) - y)^2]; q: [num_q, B], y: [B] (no gradient)."""
+    loss = ((q - y) ** 2).mean(1).sum()
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    return {"loss/critic": loss.item(), "stats/q": q.mean().item()}

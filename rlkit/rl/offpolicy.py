@@ -15,9 +15,8 @@ import torch
 
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
-from rlkit.env_state import env_state, load_env_state
-from rlkit.envs import EnvLike, env_factory, make_vector_env, true_next_obs
-from rlkit.rl.common import ActionScaler, Evaluator, episode_stats
+from rlkit.envs import EnvLike, true_next_obs
+from rlkit.rl.common import ActionScaler, EnvLoop
 
 
 @dataclass
@@ -60,18 +59,14 @@ class OffPolicyAgent:
     def __init__(self, cfg: OffPolicyConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device = cfg, torch.device(device)
-        self.envs = make_vector_env(env, cfg.num_envs, seed)
-        self.evaluator = Evaluator(env_factory(env), seed + 1_000_003)
-        self.scaler = ActionScaler(self.envs.single_action_space)
-        obs_shape = self.envs.single_observation_space.shape
-        act_shape = self.envs.single_action_space.shape
+        self.loop = EnvLoop(env, cfg.num_envs, seed)
+        self.scaler = ActionScaler(self.loop.envs.single_action_space)
+        obs_shape = self.loop.envs.single_observation_space.shape
+        act_shape = self.loop.envs.single_action_space.shape
         self.buffer = ReplayBuffer(obs_shape, act_shape, cfg.buffer_size, cfg.num_envs, cfg.n_step,
                                    cfg.gamma, self.device, seed)
         self.learner = self.make_learner(int(np.prod(obs_shape)), int(np.prod(act_shape)))
-        self.obs, _ = self.envs.reset(seed=seed)
         self.env_steps = 0
-        self._ep_ret = np.zeros(cfg.num_envs)
-        self._ep_len = np.zeros(cfg.num_envs, dtype=np.int64)
 
     def make_learner(self, obs_dim: int, act_dim: int) -> Learner:
         raise NotImplementedError
@@ -83,14 +78,12 @@ class OffPolicyAgent:
         """One env step, then ``updates_per_step`` updates once ``learning_starts`` is reached."""
         cfg = self.cfg
         if self.env_steps < cfg.learning_starts:
-            action = torch.rand(cfg.num_envs, *self.envs.single_action_space.shape) * 2 - 1
+            action = torch.rand(cfg.num_envs, *self.loop.envs.single_action_space.shape) * 2 - 1
         else:
-            action = self.learner.explore(self._obs_tensor(self.obs)).cpu()
-        a = action.numpy()
-        next_obs, reward, term, trunc, infos = self.envs.step(self.scaler.to_env(a))
-        self.buffer.add(self.obs, a, reward, true_next_obs(next_obs, infos), term, trunc)
-        finished = episode_stats(term | trunc, self._ep_ret, self._ep_len, reward)
-        self.obs = next_obs
+            action = self.learner.explore(self._obs_tensor(self.loop.obs)).cpu()
+        a, obs = action.numpy(), self.loop.obs
+        next_obs, reward, term, trunc, infos, finished = self.loop.step(self.scaler.to_env(a))
+        self.buffer.add(obs, a, reward, true_next_obs(next_obs, infos), term, trunc)
         self.env_steps += 1
         metrics: dict[str, float] = {}
         if self.env_steps >= cfg.learning_starts:
@@ -110,19 +103,14 @@ class OffPolicyAgent:
         return a[0] if single else a
 
     def evaluate(self, episodes: int) -> dict[str, float]:
-        return self.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
+        return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
 
     def state_dict(self) -> dict[str, Any]:
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
-                "env_steps": self.env_steps, "obs": torch.as_tensor(self.obs),
-                "ep_ret": torch.as_tensor(self._ep_ret), "ep_len": torch.as_tensor(self._ep_len),
-                "envs": env_state(self.envs), "evaluator": self.evaluator.state_dict()}
+                "env_steps": self.env_steps, "loop": self.loop.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
         self.env_steps = int(state["env_steps"])
-        self.obs = state["obs"].numpy().copy()
-        self._ep_ret, self._ep_len = state["ep_ret"].numpy().copy(), state["ep_len"].numpy().copy()
-        load_env_state(self.envs, state["envs"])
-        self.evaluator.load_state_dict(state["evaluator"])
+        self.loop.load_state_dict(state["loop"])

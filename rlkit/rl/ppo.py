@@ -27,10 +27,9 @@ import torch
 from torch import nn
 
 from rlkit.config import check, check_positive
-from rlkit.env_state import env_state, load_env_state
-from rlkit.envs import EnvLike, env_factory, make_vector_env, true_next_obs
+from rlkit.envs import EnvLike, true_next_obs
 from rlkit.nn import MLP
-from rlkit.rl.common import Evaluator, episode_stats
+from rlkit.rl.common import EnvLoop
 
 
 @dataclass
@@ -155,16 +154,12 @@ class PPO:
     def __init__(self, cfg: PPOConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
-        self.envs = make_vector_env(env, cfg.num_envs, seed)
-        self.evaluator = Evaluator(env_factory(env), seed + 1_000_003)
-        space = self.envs.single_action_space
-        self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        self.loop = EnvLoop(env, cfg.num_envs, seed)
+        space = self.loop.envs.single_action_space
+        self.obs_dim = int(np.prod(self.loop.envs.single_observation_space.shape))
         self.model = ActorCritic(self.obs_dim, space, cfg.hidden).to(self.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5, foreach=True)
-        self.obs, _ = self.envs.reset(seed=seed)
         self.updates = 0
-        self._ep_ret = np.zeros(cfg.num_envs)
-        self._ep_len = np.zeros(cfg.num_envs, dtype=np.int64)
         self.action_low = getattr(space, "low", None)
         self.action_high = getattr(space, "high", None)
 
@@ -188,12 +183,12 @@ class PPO:
         truncated: list[tuple[int, int, np.ndarray]] = []   # (t, env, final obs) to bootstrap
         finished = []
         for t in range(cfg.num_steps):
-            obs_t = self._tensor(self.obs)
+            obs_t = self._tensor(self.loop.obs)
             with torch.no_grad():
                 action, logp = self.model.sample(obs_t)
-            next_obs, r_env, term, trunc, infos = self.envs.step(self._to_env(action))
+            next_obs, r_env, term, trunc, infos, ended = self.loop.step(self._to_env(action))
             done = term | trunc
-            finished += episode_stats(done, self._ep_ret, self._ep_len, r_env)
+            finished += ended
             if cfg.bootstrap_truncated:
                 final = true_next_obs(next_obs, infos)
                 truncated += [(t, int(e), final[e]) for e in np.flatnonzero(trunc & ~term)]
@@ -201,11 +196,10 @@ class PPO:
                     torch.as_tensor(done, dtype=torch.float32))
             for k, v in zip(buf, step, strict=True):
                 buf[k].append(v)
-            self.obs = next_obs
         rollout = {k: torch.stack(v).to(self.device) for k, v in buf.items()}
         with torch.no_grad():
             rollout["value"] = self.model.value(rollout["obs"])
-            rollout["next_value"] = self.model.value(self._tensor(self.obs))
+            rollout["next_value"] = self.model.value(self._tensor(self.loop.obs))
             if truncated:  # time-limit truncation: r_t += gamma * V(final obs)
                 ts, es, finals = zip(*truncated, strict=True)
                 boot = self.model.value(self._tensor(np.stack(finals)))
@@ -279,19 +273,14 @@ class PPO:
         return a[0] if single else a
 
     def evaluate(self, episodes: int) -> dict[str, float]:
-        return self.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
+        return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optim": self.optim.state_dict(),
-                "updates": self.updates, "obs": torch.as_tensor(self.obs),
-                "ep_ret": torch.as_tensor(self._ep_ret), "ep_len": torch.as_tensor(self._ep_len),
-                "envs": env_state(self.envs), "evaluator": self.evaluator.state_dict()}
+                "updates": self.updates, "loop": self.loop.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
         self.updates = int(state["updates"])
-        self.obs = state["obs"].numpy().copy()
-        self._ep_ret, self._ep_len = state["ep_ret"].numpy().copy(), state["ep_len"].numpy().copy()
-        load_env_state(self.envs, state["envs"])
-        self.evaluator.load_state_dict(state["evaluator"])
+        self.loop.load_state_dict(state["loop"])

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rlkit.nn import MLP, EnsembleMLP
-from rlkit.rl.common import polyak_update
+from rlkit.rl.common import ensemble_q, polyak_update, regress_critics
 from rlkit.rl.offpolicy import OffPolicyAgent, OffPolicyConfig
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -77,9 +77,6 @@ class SACLearner:
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=cfg.q_lr, foreach=True)
         self.updates = 0
 
-    def q(self, net: EnsembleMLP, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        return net(torch.cat([obs, act], -1)).squeeze(-1)  # [num_q, B]
-
     @torch.no_grad()
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor.sample(obs)[0]
@@ -93,14 +90,9 @@ class SACLearner:
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             a2, logp2 = self.actor.sample(b["next_obs"])
-            q_next = self.q(self.critic_target, b["next_obs"], a2).min(0).values - alpha * logp2
+            q_next = ensemble_q(self.critic_target, b["next_obs"], a2).min(0).values - alpha * logp2
             y = b["reward"] + b["discount"] * q_next
-        q = self.q(self.critic, b["obs"], b["action"])
-        q_loss = ((q - y) ** 2).mean(1).sum()
-        self.critic_optim.zero_grad(set_to_none=True)
-        q_loss.backward()
-        self.critic_optim.step()
-        metrics = {"loss/critic": q_loss.item(), "stats/q": q.mean().item()}
+        metrics = regress_critics(ensemble_q(self.critic, b["obs"], b["action"]), y, self.critic_optim)
         if self.updates % cfg.policy_frequency == 0:
             for _ in range(cfg.policy_frequency):  # CleanRL: delayed, then repeated
                 metrics.update(self._update_actor(b["obs"]))
@@ -112,7 +104,7 @@ class SACLearner:
         a, logp = self.actor.sample(obs)
         alpha = self.log_alpha.exp().detach()
         self.critic.requires_grad_(False)  # gradients flow to the actions only, not to Q's weights
-        pi_loss = (alpha * logp - self.q(self.critic, obs, a).min(0).values).mean()
+        pi_loss = (alpha * logp - ensemble_q(self.critic, obs, a).min(0).values).mean()
         self.actor_optim.zero_grad(set_to_none=True)
         pi_loss.backward()
         self.critic.requires_grad_(True)

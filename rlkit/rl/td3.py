@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from rlkit.nn import MLP, EnsembleMLP
-from rlkit.rl.common import polyak_update
+from rlkit.rl.common import ensemble_q, polyak_update, regress_critics
 from rlkit.rl.offpolicy import OffPolicyAgent, OffPolicyConfig
 
 
@@ -48,9 +48,6 @@ class TD3Learner:
         self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, foreach=True)
         self.updates = 0
 
-    def q(self, net: EnsembleMLP, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        return net(torch.cat([obs, act], -1)).squeeze(-1)  # [2, B]
-
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
@@ -66,17 +63,12 @@ class TD3Learner:
             a2 = self.actor_target(b["next_obs"])
             noise = (cfg.policy_noise * torch.randn_like(a2)).clamp(-cfg.noise_clip, cfg.noise_clip)
             a2 = (a2 + noise).clamp(-1, 1)
-            y = b["reward"] + b["discount"] * self.q(self.critic_target, b["next_obs"], a2).min(0).values
-        q = self.q(self.critic, b["obs"], b["action"])
-        q_loss = ((q - y) ** 2).mean(1).sum()
-        self.critic_optim.zero_grad(set_to_none=True)
-        q_loss.backward()
-        self.critic_optim.step()
-        metrics = {"loss/critic": q_loss.item(), "stats/q": q.mean().item()}
+            y = b["reward"] + b["discount"] * ensemble_q(self.critic_target, b["next_obs"], a2).min(0).values
+        metrics = regress_critics(ensemble_q(self.critic, b["obs"], b["action"]), y, self.critic_optim)
         self.updates += 1
         if self.updates % cfg.policy_delay == 0:
             self.critic.requires_grad_(False)  # gradients flow to the actions only
-            pi_loss = -self.q(self.critic, b["obs"], self.actor(b["obs"]))[0].mean()
+            pi_loss = -ensemble_q(self.critic, b["obs"], self.actor(b["obs"]))[0].mean()
             self.actor_optim.zero_grad(set_to_none=True)
             pi_loss.backward()
             self.critic.requires_grad_(True)
