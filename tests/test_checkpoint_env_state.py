@@ -25,6 +25,7 @@ class Evil:
         return (os.system, ("echo pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_loading_refuses_pickled_objects(tmp_path):
     path = tmp_path / "evil.pt"
     with path.open("wb") as f:
