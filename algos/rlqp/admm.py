@@ -38,6 +38,7 @@ MIN_SCALING, MAX_SCALING = 1e-4, 1e4
 DIVISION_TOL = 1.0 / OSQP_INFTY
 ZERO_DEADZONE = 1e-15
 INF_BOUND = OSQP_INFTY * MIN_SCALING   # |scaled bound| above this counts as infinite
+_potrs = sla.lapack.get_lapack_funcs("potrs", (np.zeros(1),))
 DENSE_LIMIT = 1500                     # reduced KKT of this size or less: dense Cholesky
 DENSE_DATA = 200_000                   # m * n at most: keep A and P as dense arrays (faster matvecs)
 
@@ -283,8 +284,10 @@ class ADMM:
         self.refactorizations += 1
 
     def _kkt_solve(self, rhs: np.ndarray) -> np.ndarray:
-        if self._lu is None:
-            return sla.cho_solve(self._chol, rhs, check_finite=False)
+        if self._lu is None:  # LAPACK potrs directly: cho_solve's argument checks cost more here
+            x, info = _potrs(self._chol[0], rhs, lower=1)
+            assert info == 0, "Cholesky solve failed"
+            return x
         return self._lu.solve(rhs)
 
     # ------------------------------------------------------------------ iteration
