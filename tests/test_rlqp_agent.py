@@ -106,3 +106,22 @@ def test_solve_settings_call_the_policy_every_k_iterations():
     agent = RLQP(RLQPConfig(**TINY), tiny_env, seed=0)
     s = agent.solve_settings()
     assert isinstance(s, Settings) and s.adaptive_rho_interval == 50 and s.max_iter == 350
+
+
+def test_scalar_policy_sets_one_rho_with_osqps_row_rule():
+    torch.manual_seed(0)
+    pol = LearnedRhoPolicy(Actor(4, (8,)), "symlog", "paper", scalar=True)
+    qp = generate("control", 3, 0)                 # has equality rows
+    s = ADMM(qp.P, qp.q, qp.A, qp.l, qp.u)
+    s.run(50)
+    rho = pol(s)
+    assert isinstance(rho, float)
+    s.adapt(pol)
+    assert np.allclose(s.rho_vec, s.rho_vec_for(rho)) and s.eq.any()
+
+
+def test_scalar_agent_trains_and_evaluates():
+    torch.manual_seed(0)
+    agent = RLQP(RLQPConfig(**TINY, scalar=True), tiny_env, seed=0)
+    assert "loss/critic" in agent.train_step()
+    assert 0.0 <= agent.evaluate(1)["eval/success"] <= 1.0

@@ -134,7 +134,7 @@ class RLQP:
         steps, ret, done = 0, 0.0, False
         while not done:
             a = self._explore(obs)
-            rho = rho_from_action(solver, a, cfg.param)
+            rho = rho_from_action(solver, a, cfg.param, cfg.scalar)
             _, reward, solved, truncated, _ = self.env.step(rho)
             nxt = row_features(solver, cfg.features, cfg.param)
             m = len(a)

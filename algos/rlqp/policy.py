@@ -61,8 +61,12 @@ def row_features(solver: ADMM, features: str = "symlog", param: str = "paper") -
     return np.stack(f, axis=1).astype(np.float32)
 
 
-def rho_from_action(solver: ADMM, a: np.ndarray, param: str) -> np.ndarray:
-    """ExpTanh: actions in [-1, 1] -> rho_vec (module docstring)."""
+def rho_from_action(solver: ADMM, a: np.ndarray, param: str, scalar: bool = False) -> np.ndarray | float:
+    """ExpTanh: actions in [-1, 1] -> rho_vec (module docstring). ``scalar``: one rho from the
+    mean action, which the solver spreads over the rows with OSQP's rule (equalities x1e3)."""
+    if scalar:
+        base = 1.0 if param == "paper" else solver.rho_estimate()
+        return float(base * 10.0 ** (ACTION_DECADES[param] * float(np.mean(a))))
     if param == "paper":
         return 10.0 ** (ACTION_DECADES["paper"] * a)
     return solver.rho_vec_for(solver.rho_estimate()) * 10.0 ** (ACTION_DECADES["relative"] * a)
@@ -92,8 +96,9 @@ class LearnedRhoPolicy:
         a = self.actor(obs).squeeze(-1).numpy().astype(np.float64)
         return np.full_like(a, a.mean()) if self.scalar else a
 
-    def __call__(self, solver: ADMM) -> np.ndarray:
-        return rho_from_action(solver, self.actions(solver), self.param)
+    def __call__(self, solver: ADMM) -> np.ndarray | float:
+        """rho_vec, or (``scalar``) one rho that the solver spreads with OSQP's row rule."""
+        return rho_from_action(solver, self.actions(solver), self.param, self.scalar)
 
     def save(self, path: str | Path) -> Path:
         """A plain torch file: the actor's weights and the settings needed to rebuild it."""
