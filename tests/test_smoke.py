@@ -90,3 +90,18 @@ def test_wandb_logger_runs_offline_into_the_run_directory(tmp_path, monkeypatch)
     assert cfg.logger.wandb.mode == "offline"
     run_experiment(cfg, tmp_path)
     assert list((tmp_path / "wandb").glob("offline-run-*")), "wandb wrote no offline run"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "conf/experiment").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_experiment_preset_composes_into_valid_configs(path):
+    from omegaconf import OmegaConf
+
+    from rlkit.config import build_config
+    from rlkit.runner import RunnerConfig
+
+    cfg = _compose([f"experiment={path.stem}"])
+    build_config(RunnerConfig, OmegaConf.to_container(cfg.runner), prefix="runner")
+    algo = OmegaConf.to_container(cfg.algo, resolve=True)
+    cls = get_class(algo.pop("cls"))
+    algo.pop("name")
+    build_config(cls.config_class, algo)
