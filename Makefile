@@ -2,7 +2,7 @@
 #   make run    install into .venv and run the default experiment (CPU, < 5 min, no network)
 #   make test   install into .venv (with dev extras) and run the test suite
 # GPU users pick another torch build, e.g.
-#   make run TORCH_SPEC="torch==2.13.0" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu126"
+#   make run TORCH_SPEC="torch==2.13.0" TORCH_INDEX="--index-url <the CUDA wheel index of your torch build>"
 PYTHON      ?= python3
 VENV        ?= .venv
 TORCH_SPEC  ?= torch==2.13.0
