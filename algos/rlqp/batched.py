@@ -73,14 +73,10 @@ def _dense(p) -> tuple[np.ndarray, ...]:
     return P, q, A, l, u
 
 
-def _Av(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """[B, m, n] x [B, n] -> [B, m] (a broadcast multiply-sum beats bmm for tiny matrices)."""
-    return (A * v[:, None, :]).sum(2)
-
-
-def _Atv(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """A' v: [B, m, n] x [B, m] -> [B, n]."""
-    return (A * v[:, :, None]).sum(1)
+def _rowvec_times(v: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """v' M for a batch: [B, k] x [B, k, j] -> [B, j]. Written as a row vector times a matrix,
+    batched matrix-vector products run several times faster than as M' v on CPU."""
+    return torch.bmm(v[:, None, :], M).squeeze(1)
 
 
 def _amax(v: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -125,6 +121,7 @@ class BatchedADMM:
                 raise QPDataError(f"problem {b}: {err}") from None
         P_triu, self.q, self.A, self.D, self.E, self.c = self._scale(P, q, A, s.scaling)
         self.P = P_triu + P_triu.triu(1).transpose(1, 2)
+        self.At = self.A.transpose(1, 2).contiguous()
         self.l, self.u = l * self.E, u * self.E
         self.loose = (self.l < -INF_BOUND) & (self.u > INF_BOUND)
         self.eq = ~self.loose & (self.u - self.l < RHO_TOL)
@@ -176,21 +173,23 @@ class BatchedADMM:
 
     # ------------------------------------------------------------------ iteration
     def _iterate(self) -> None:
-        a, s = self.settings.alpha, self.settings
-        rhs = s.sigma * self.x - self.q + _Atv(self.A, self.rho_vec * self.z - self.y)
-        x_t = (self.Minv @ rhs[:, :, None]).squeeze(2)
-        z_t = _Av(self.A, x_t)
-        x = a * x_t + (1 - a) * self.x
-        zr = a * z_t + (1 - a) * self.z
-        z = torch.minimum(torch.maximum(zr + self.y / self.rho_vec, self.l), self.u)
+        """One ADMM iteration for the whole batch, with as few tensor passes as possible."""
+        a = self.settings.alpha
+        rhs = torch.add(_rowvec_times(self.rho_vec * self.z - self.y, self.A), self.x,
+                        alpha=self.settings.sigma).sub_(self.q)
+        x_t = torch.bmm(self.Minv, rhs[:, :, None]).squeeze(2)
+        z_t = _rowvec_times(x_t, self.At)
+        x = torch.lerp(self.x, x_t, a)                     # a x~ + (1 - a) x
+        zr = torch.lerp(self.z, z_t, a)                    # relaxed z
+        z = torch.clamp(torch.addcdiv(zr, self.y, self.rho_vec), self.l, self.u)
         self.delta_x, self.x = x - self.x, x
-        self.delta_y = self.rho_vec * (zr - z)
+        self.delta_y = zr.sub_(z).mul_(self.rho_vec)
         self.z, self.y = z, self.y + self.delta_y
 
     def _info(self) -> dict[str, torch.Tensor]:
-        Ax = _Av(self.A, self.x)
+        Ax = _rowvec_times(self.x, self.At)
         Px = (self.P @ self.x[:, :, None]).squeeze(2)
-        Aty = _Atv(self.A, self.y)
+        Aty = _rowvec_times(self.y, self.A)
         r_p, r_d = Ax - self.z, self.q + Px + Aty
         cinv = 1.0 / self.c
         y_pol = self._polar(self.y)
@@ -228,14 +227,14 @@ class BatchedADMM:
         self.delta_y = torch.where(~prim_ok[:, None], dy, self.delta_y)
         norm_dy = _amax(self.E * dy)
         lhs = (self.u * dy.clamp(min=0)).sum(1) + (self.l * dy.clamp(max=0)).sum(1)
-        atdy = _amax(_Atv(self.A, dy) / self.D)
+        atdy = _amax(_rowvec_times(dy, self.A) / self.D)
         prim_inf = ~prim_ok & (norm_dy > DIVISION_TOL) & (lhs < 0) & (atdy < k * s.eps_prim_inf * norm_dy)
         # dual infeasibility
         dx = self.delta_x
         norm_dx = _amax(self.D * dx)
         tol = k * s.eps_dual_inf * norm_dx
         pdx = _amax((self.P @ dx[:, :, None]).squeeze(2) / self.D)
-        adx = _Av(self.A, dx) / self.E
+        adx = _rowvec_times(dx, self.At) / self.E
         bad = ((self.u < INF_BOUND) & (adx > tol[:, None])) | ((self.l > -INF_BOUND) & (adx < -tol[:, None]))
         dual_inf = (~dual_ok & (norm_dx > DIVISION_TOL) & ((self.q * dx).sum(1) < 0)
                     & (pdx < self.c * k * s.eps_dual_inf * norm_dx) & ~bad.any(1))
@@ -261,7 +260,7 @@ class BatchedADMM:
             self._factorize(change)
 
     # ------------------------------------------------------------------ solve
-    _PER_PROBLEM = ("P", "A", "q", "l", "u", "loose", "eq", "D", "E", "c", "x", "z", "y", "delta_x",
+    _PER_PROBLEM = ("P", "A", "At", "q", "l", "u", "loose", "eq", "D", "E", "c", "x", "z", "y", "delta_x",
                     "delta_y", "rho", "rho_vec", "Minv", "ns", "ms", "refactorizations", "index")
 
     def _retire(self, code: torch.Tensor, iters: int) -> None:
