@@ -138,3 +138,40 @@ def test_collector_records_terminals_and_timeouts(tmp_path):
     ds.to_hdf5(tmp_path / "c.hdf5")
     assert np.array_equal(OfflineDataset.from_hdf5(tmp_path / "c.hdf5").episode_returns(),
                           ds.episode_returns())
+
+
+def _write_minari(dataset_id, episodes):
+    import gymnasium as gym
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    env = gym.make("CartPole-v1", max_episode_steps=50)
+    buffers = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=ep)
+        cols = {"o": [obs], "a": [], "r": [], "te": [], "tr": []}
+        while True:
+            obs, r, te, tr, _ = env.step(ep % 2)
+            for k, v in zip(("o", "a", "r", "te", "tr"), (obs, ep % 2, r, te, tr), strict=True):
+                cols[k].append(v)
+            if te or tr:
+                break
+        buffers.append(EpisodeBuffer(id=ep, observations=np.array(cols["o"]), actions=np.array(cols["a"]),
+                                     rewards=cols["r"], terminations=cols["te"], truncations=cols["tr"],
+                                     infos={}))
+    minari.create_dataset_from_buffers(dataset_id, buffers, env=env, algorithm_name="test")
+    return buffers
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_minari_dataset_is_read_locally_without_download(tmp_path, monkeypatch):
+    pytest.importorskip("minari")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    buffers = _write_minari("test/cartpole/fixed-v0", 3)
+    ds = OfflineDataset.from_minari("test/cartpole/fixed-v0")
+    lengths = [len(b.rewards) for b in buffers]
+    assert len(ds) == sum(lengths)
+    assert [e - s for s, e in ds.episode_bounds()] == lengths
+    assert np.array_equal(ds.next_observations[: lengths[0]], buffers[0].observations[1:])
+    with pytest.raises(DatasetError, match="not stored locally"):
+        OfflineDataset.from_minari("test/cartpole/missing-v0")
