@@ -54,4 +54,7 @@ def build_config(config_class: type, values: dict[str, Any], prefix: str = "algo
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(f'{prefix}.{k}' for k in unknown)} for "
                           f"{config_class.__name__}; valid keys: {', '.join(sorted(fields))}")
-    return config_class(**values)
+    try:
+        return config_class(**values)
+    except ConfigError as err:  # value checks name the bare field; add the group
+        raise ConfigError(f"{prefix}.{err}") from None

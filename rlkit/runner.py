@@ -46,8 +46,8 @@ class RunnerConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every"):
-            check(getattr(self, name) > 0, f"runner.{name}", getattr(self, name), "must be > 0")
-        check(self.eval_episodes >= 0, "runner.eval_episodes", self.eval_episodes, "must be >= 0")
+            check(getattr(self, name) > 0, name, getattr(self, name), "must be > 0")
+        check(self.eval_episodes >= 0, "eval_episodes", self.eval_episodes, "must be >= 0")
 
 
 class NonFiniteMetricError(RuntimeError):

@@ -62,7 +62,7 @@ def test_invalid_value_fails_with_one_line_naming_the_key():
     out = run_cli("runner.steps=-3")
     assert out.returncode == 2 and "runner.steps=-3 is invalid" in out.stderr
     out = run_cli("algo.num_envs=0")
-    assert out.returncode == 2 and "num_envs=0 is invalid" in out.stderr
+    assert out.returncode == 2 and "algo.num_envs=0 is invalid" in out.stderr
 
 
 def test_unknown_group_option_and_key_fail_with_hydras_message():
