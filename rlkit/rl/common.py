@@ -18,6 +18,16 @@ def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
         tp.lerp_(p, tau)
 
 
+def act_batched(obs: Any, device: torch.device,
+                policy: Callable[[torch.Tensor], np.ndarray]) -> np.ndarray:
+    """Run ``policy`` on obs as a [B, obs_dim] float tensor; a single observation in, one action out."""
+    obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device)
+    single = obs_t.dim() == 1
+    with torch.no_grad():
+        a = policy(obs_t.reshape(1 if single else len(obs_t), -1))
+    return a[0] if single else a
+
+
 class ActionScaler:
     """Maps a tanh-squashed action in [-1, 1] to the Box ``[low, high]`` of the env."""
 

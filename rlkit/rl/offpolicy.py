@@ -16,7 +16,7 @@ import torch
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
 from rlkit.envs import EnvLike, true_next_obs
-from rlkit.rl.common import ActionScaler, EnvLoop
+from rlkit.rl.common import ActionScaler, EnvLoop, act_batched
 
 
 @dataclass
@@ -94,13 +94,8 @@ class OffPolicyAgent:
         return metrics
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        obs_t = self._obs_tensor(obs)
-        single = obs_t.dim() == 1
-        obs_t = obs_t.reshape(1 if single else len(obs_t), -1)
-        with torch.no_grad():
-            a = self.learner.act(obs_t) if deterministic else self.learner.explore(obs_t)
-        a = self.scaler.to_env(a.cpu().numpy())
-        return a[0] if single else a
+        step = self.learner.act if deterministic else self.learner.explore
+        return act_batched(obs, self.device, lambda o: self.scaler.to_env(step(o).cpu().numpy()))
 
     def evaluate(self, episodes: int) -> dict[str, float]:
         return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)

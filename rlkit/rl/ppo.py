@@ -29,7 +29,7 @@ from torch import nn
 from rlkit.config import check, check_positive
 from rlkit.envs import EnvLike, true_next_obs
 from rlkit.nn import MLP
-from rlkit.rl.common import EnvLoop
+from rlkit.rl.common import EnvLoop, act_batched
 
 
 @dataclass
@@ -266,11 +266,7 @@ class PPO:
         return metrics
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
-        single = obs_t.dim() == 1
-        a = self.model.act(obs_t.reshape(1 if single else len(obs_t), -1), deterministic)
-        a = self._to_env(a)
-        return a[0] if single else a
+        return act_batched(obs, self.device, lambda o: self._to_env(self.model.act(o, deterministic)))
 
     def evaluate(self, episodes: int) -> dict[str, float]:
         return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
