@@ -16,3 +16,5 @@ def _register(name: str, entry_point: str, **kwargs) -> None:
 
 _register("PointGoal", "envs.point_goal:PointGoalEnv", max_episode_steps=50)
 _register("QP", "envs.qp_env:QPEnv")
+_register("MiniGrid", "envs.minigrid:make_minigrid")
+_register("OrderExecution", "envs.order_execution:OrderExecutionEnv")

@@ -11,10 +11,18 @@ import gymnasium as gym
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """A gymnasium id plus keyword arguments; ``make()`` registers ``rlkit/*`` envs first."""
+    """A gymnasium id plus keyword arguments; ``make()`` registers ``rlkit/*`` envs first.
+
+    ``eval_kwargs`` override ``kwargs`` in the evaluation env (``for_eval()``): a held-out split
+    such as unseen MiniGrid layouts or a shifted market regime.
+    """
 
     id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    eval_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def for_eval(self) -> EnvSpec:
+        return EnvSpec(self.id, {**self.kwargs, **self.eval_kwargs})
 
     def make(self) -> gym.Env:
         import envs  # noqa: F401  (registers the rlkit/<Name>-v0 ids)
@@ -38,6 +46,11 @@ def env_factory(env: EnvLike) -> Callable[[], gym.Env]:
     if callable(env):
         return env
     raise TypeError(f"env must be a gymnasium id, an EnvSpec or a callable, got {type(env)}")
+
+
+def eval_env_factory(env: EnvLike) -> Callable[[], gym.Env]:
+    """The factory of the evaluation env: :meth:`EnvSpec.for_eval` for a spec, else the same env."""
+    return env.for_eval().make if isinstance(env, EnvSpec) else env_factory(env)
 
 
 def make_vector_env(env: EnvLike, num_envs: int, seed: int) -> gym.vector.SyncVectorEnv:

@@ -233,7 +233,7 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
         raise ConfigError(f"seed={seed} must be >= 0")
     seed_everything(seed)
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    env = EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}))
+    env = EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}), dict(env_cfg.get("eval_kwargs") or {}))
     try:
         algo = build_algorithm(OmegaConf.to_container(cfg.algo, resolve=True), env, device, seed)
     except (TypeError, ValueError) as err:

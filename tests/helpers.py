@@ -14,6 +14,8 @@ TINY_RUNNER = ["runner.steps=4", "runner.eval_every=2", "runner.log_every=1",
                "runner.checkpoint_every=2", "runner.eval_episodes=1", "logger.wandb.mode=disabled"]
 TINY_ALGO = {
     "ppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1"],
+    "eppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1",
+             "algo.num_policies=2", "algo.hidden=[16]"],
     "sac": ["algo.learning_starts=2", "algo.batch_size=8", "algo.buffer_size=100", "algo.hidden=[16]"],
     "td3": ["algo.learning_starts=2", "algo.batch_size=8", "algo.buffer_size=100", "algo.hidden=[16]"],
     "rlqp": ["algo.random_episodes=1", "algo.updates_per_episode=3", "algo.batch_size=16",

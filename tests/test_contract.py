@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from algos.eppo import EPPO, EPPOConfig
 from algos.rlqp import RLQP, RLQPConfig
 from envs.qp_env import QPEnv
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
@@ -26,6 +27,11 @@ CASES = {
     "ppo_continuous": (lambda s: PPO(PPOConfig(num_envs=2, num_steps=8, num_minibatches=2,
                                                update_epochs=1, hidden=(16,)), "Pendulum-v1",
                                      seed=s), "Pendulum-v1"),
+    "eppo": (lambda s: EPPO(EPPOConfig(num_envs=2, num_steps=8, num_minibatches=2, update_epochs=1,
+                                       hidden=(16,), num_policies=3), "CartPole-v1", seed=s), "CartPole-v1"),
+    "eppo_continuous": (lambda s: EPPO(EPPOConfig(num_envs=2, num_steps=8, num_minibatches=2, update_epochs=1,
+                                                  hidden=(16,), num_policies=3), "Pendulum-v1", seed=s),
+                        "Pendulum-v1"),
     "sac": (lambda s: SAC(SACConfig(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     "td3": (lambda s: TD3(TD3Config(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     # RLQP acts on encoded constraint rows, not on a fixed observation space: env id None

@@ -13,7 +13,7 @@ from hydra.utils import get_class
 from rlkit.runner import run_experiment
 
 PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", "pendulum"),
-         ("sac", "hopper"), ("rlqp", "qp_mixed")]
+         ("sac", "hopper"), ("rlqp", "qp_mixed"), ("eppo", "minigrid_doorkey"), ("eppo", "order_execution")]
 
 
 def _compose(overrides):
@@ -33,6 +33,8 @@ def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_pa
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["steps"] == 4 and "torch" in saved["versions"] and saved["git_commit"]
     assert "eval/return" in summary["final"]
+    if env == "order_execution":
+        assert "eval/pa_bps" in summary["final"]
     if algo == "rlqp":
         assert "RLQP (learned)" in (tmp_path / "comparison.md").read_text()
         assert (tmp_path / "policy.pt").exists()

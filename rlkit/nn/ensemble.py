@@ -28,16 +28,27 @@ class EnsembleLinear(nn.Module):
 
 
 class EnsembleMLP(nn.Module):
-    """``E`` MLPs in one call. Input [B, in] (shared) or [E, B, in]; output [E, B, out]."""
+    """``E`` MLPs in one call. Input [B, in] (shared) or [E, B, in]; output [E, B, out].
+
+    ``orthogonal_init`` initialises every member like :class:`rlkit.nn.MLP` does (orthogonal, gain
+    sqrt(2) for hidden layers and ``out_gain`` for the last, zero biases).
+    """
 
     def __init__(self, ensemble_size: int, in_dim: int, out_dim: int,
-                 hidden: Sequence[int] = (256, 256), act: str = "relu") -> None:
+                 hidden: Sequence[int] = (256, 256), act: str = "relu", orthogonal_init: bool = False,
+                 out_gain: float = 1.0) -> None:
         super().__init__()
         self.ensemble_size = ensemble_size
         dims = [in_dim, *hidden, out_dim]
         self.layers = nn.ModuleList(EnsembleLinear(ensemble_size, a, b)
                                     for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.act = activation(act)()
+        if orthogonal_init:
+            for i, layer in enumerate(self.layers):
+                gain = out_gain if i == len(self.layers) - 1 else 2**0.5
+                for w in layer.weight.data:          # [in, out] per member
+                    nn.init.orthogonal_(w.T, gain)   # same as nn.Linear's [out, in] weight
+                nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:

@@ -46,6 +46,9 @@ class ActionScaler:
 class Evaluator:
     """Runs deterministic evaluation episodes in a dedicated env.
 
+    Besides return, length and success, the numbers an env puts in ``info["episode_metrics"]`` on
+    an episode's last step are averaged into ``eval/<name>``.
+
     Episode ``k`` (counted over the whole run) resets with seed ``seed + k``, so evaluation never
     touches the training RNG streams and is reproducible after a resume.
     """
@@ -57,6 +60,7 @@ class Evaluator:
 
     def run(self, act: Callable[[np.ndarray], Any], episodes: int) -> dict[str, float]:
         returns, lengths, successes = [], [], []
+        extra: dict[str, list[float]] = {}
         for _ in range(episodes):
             obs, _ = self.env.reset(seed=self.seed + self.episodes_done)
             self.episodes_done += 1
@@ -67,8 +71,11 @@ class Evaluator:
                 success = max(success, float(info.get("is_success", info.get("success", 0.0))))
                 done = terminated or truncated
             returns.append(ret), lengths.append(length), successes.append(success)
+            for k, v in info.get("episode_metrics", {}).items():
+                extra.setdefault(f"eval/{k}", []).append(float(v))
         return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
-                "eval/length": float(np.mean(lengths)), "eval/success": float(np.mean(successes))}
+                "eval/length": float(np.mean(lengths)), "eval/success": float(np.mean(successes)),
+                **{k: float(np.mean(v)) for k, v in extra.items()}}
 
     def state_dict(self) -> dict[str, int]:
         return {"episodes_done": self.episodes_done}
@@ -82,10 +89,10 @@ class EnvLoop:
     each sub-env's episode, and a dedicated evaluation env; all of it checkpointable."""
 
     def __init__(self, env: Any, num_envs: int, seed: int) -> None:
-        from rlkit.envs import env_factory, make_vector_env
+        from rlkit.envs import eval_env_factory, make_vector_env
 
         self.envs = make_vector_env(env, num_envs, seed)
-        self.evaluator = Evaluator(env_factory(env), seed + 1_000_003)
+        self.evaluator = Evaluator(eval_env_factory(env), seed + 1_000_003)
         self.obs, _ = self.envs.reset(seed=seed)
         self._ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, dtype=np.int64)

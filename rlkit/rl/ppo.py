@@ -78,18 +78,30 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor
     return adv, adv + values
 
 
+def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, clip_coef: float) -> torch.Tensor:
+    """-E[min(rho A, clip(rho, 1 - eps, 1 + eps) A)] over all elements."""
+    return torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+
+
+def value_loss(new_v: torch.Tensor, old_v: torch.Tensor, returns: torch.Tensor, clip_coef: float,
+               clip_vloss: bool) -> torch.Tensor:
+    """E[max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)] (no 1/2; the plain MSE if
+    ``clip_vloss`` is off)."""
+    if not clip_vloss:
+        return ((new_v - returns) ** 2).mean()
+    v_clipped = old_v + (new_v - old_v).clamp(-clip_coef, clip_coef)
+    return torch.max((new_v - returns) ** 2, (v_clipped - returns) ** 2).mean()
+
+
 def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
              new_v: torch.Tensor, old_v: torch.Tensor, returns: torch.Tensor,
              clip_coef: float, clip_vloss: bool) -> dict[str, torch.Tensor]:
-    """Clipped surrogate and (optionally clipped) value loss of the module docstring."""
+    """Clipped surrogate and (optionally clipped) value loss (with CleanRL's 1/2) of the module
+    docstring, plus the approximate KL and the clip fraction."""
     log_ratio = new_logp - old_logp
     ratio = log_ratio.exp()
-    pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
-    if clip_vloss:
-        v_clipped = old_v + (new_v - old_v).clamp(-clip_coef, clip_coef)
-        v_loss = 0.5 * torch.max((new_v - returns) ** 2, (v_clipped - returns) ** 2).mean()
-    else:
-        v_loss = 0.5 * ((new_v - returns) ** 2).mean()
+    pg = clipped_surrogate(ratio, adv, clip_coef)
+    v_loss = 0.5 * value_loss(new_v, old_v, returns, clip_coef, clip_vloss)
     with torch.no_grad():
         approx_kl = ((ratio - 1) - log_ratio).mean()
         clipfrac = ((ratio - 1).abs() > clip_coef).float().mean()
@@ -157,11 +169,15 @@ class PPO:
         self.loop = EnvLoop(env, cfg.num_envs, seed)
         space = self.loop.envs.single_action_space
         self.obs_dim = int(np.prod(self.loop.envs.single_observation_space.shape))
-        self.model = ActorCritic(self.obs_dim, space, cfg.hidden).to(self.device)
+        self.model = self.build_model(space).to(self.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5, foreach=True)
         self.updates = 0
         self.action_low = getattr(space, "low", None)
         self.action_high = getattr(space, "high", None)
+
+    def build_model(self, action_space: gym.Space) -> nn.Module:
+        """The actor-critic (a subclass returns its own with the same sample/value/act API)."""
+        return ActorCritic(self.obs_dim, action_space, self.cfg.hidden)
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device).reshape(len(x), -1)
@@ -235,21 +251,27 @@ class PPO:
 
     def _minibatch_step(self, b: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
-        logp, entropy = self.model.log_prob_entropy(b["obs"], b["action"])
         adv = b["adv"]
         if cfg.norm_adv and adv.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        losses = ppo_loss(logp, b["logp"], adv, self.model.value(b["obs"]), b["value"], b["ret"],
-                          cfg.clip_coef, cfg.clip_vloss)
-        ent = entropy.mean()
-        loss = losses["policy"] + cfg.vf_coef * losses["value"] - cfg.ent_coef * ent
+        loss, stats = self.loss(b, adv)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         self.optim.step()
-        return {"loss/policy": losses["policy"].item(), "loss/value": losses["value"].item(),
-                "loss/entropy": ent.item(), "stats/approx_kl": losses["approx_kl"].item(),
-                "stats/clipfrac": losses["clipfrac"].item()}
+        return {k: v.item() for k, v in stats.items()}
+
+    def loss(self, b: dict[str, torch.Tensor],
+             adv: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L = L_clip + c_v L_V - c_e H on a minibatch with normalised advantages ``adv``."""
+        cfg = self.cfg
+        logp, entropy = self.model.log_prob_entropy(b["obs"], b["action"])
+        losses = ppo_loss(logp, b["logp"], adv, self.model.value(b["obs"]), b["value"], b["ret"],
+                          cfg.clip_coef, cfg.clip_vloss)
+        ent = entropy.mean()
+        loss = losses["policy"] + cfg.vf_coef * losses["value"] - cfg.ent_coef * ent
+        return loss, {"loss/policy": losses["policy"], "loss/value": losses["value"], "loss/entropy": ent,
+                      "stats/approx_kl": losses["approx_kl"], "stats/clipfrac": losses["clipfrac"]}
 
     # ------------------------------------------------------------------ Algorithm contract
     def train_step(self) -> dict[str, float]:

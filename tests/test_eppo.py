@@ -1,0 +1,160 @@
+"""EPPO: the loss against the spec's equations, the ensemble's properties, its special cases."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from algos.eppo import (
+    EPPO,
+    EnsembleActorCritic,
+    EPPOConfig,
+    categorical_diversity,
+    categorical_member_entropy,
+    categorical_mixture_entropy,
+    gaussian_diversity,
+)
+from rlkit.rl.ppo import PPO, PPOConfig
+
+TINY = dict(num_envs=2, num_steps=8, num_minibatches=2, update_epochs=1, hidden=(16,))
+
+
+def _batch(algo, n=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(n, algo.obs_dim, generator=g)
+    with torch.no_grad():
+        action, logp = algo.model.sample(obs)
+        logp = logp + 0.1 * torch.randn(n, generator=g)      # an "old" policy that differs
+    return {"obs": obs, "action": action, "logp": logp, "value": torch.randn(n, generator=g),
+            "ret": torch.randn(n, generator=g)}, torch.randn(n, generator=g)
+
+
+def test_k1_without_member_and_diversity_terms_is_exactly_ppo():
+    eppo = EPPO(EPPOConfig(**TINY, num_policies=1, c_sub=0.0, c_div=0.0, vf_coef=0.3), "CartPole-v1", seed=0)
+    ppo = PPO(PPOConfig(**TINY, clip_coef=0.1, vf_coef=0.6), "CartPole-v1", seed=0)
+    ppo.model.critic.load_state_dict(eppo.model.critic.state_dict())
+    linears = [m for m in ppo.model.actor if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for lin, layer in zip(linears, eppo.model.members.layers, strict=True):
+            lin.weight.copy_(layer.weight[0].T)
+            lin.bias.copy_(layer.bias[0, 0])
+    b, adv = _batch(eppo)
+    loss_e, _ = eppo.loss(b, adv)
+    loss_p, _ = ppo.loss(b, adv)
+    torch.testing.assert_close(loss_e, loss_p, rtol=1e-6, atol=1e-7)
+
+
+def test_member_ratio_is_taken_against_the_old_mixture():
+    algo = EPPO(EPPOConfig(**TINY, c_ens=0.0, c_sub=1.0, c_div=0.0, ent_coef=0.0, vf_coef=0.0),
+                "CartPole-v1", seed=0)
+    b, adv = _batch(algo)
+    loss, stats = algo.loss(b, adv)
+    probs = algo.model.heads(b["obs"]).exp()                               # [B, K, A]
+    p_taken = probs[torch.arange(16), :, b["action"].long()]               # [B, K]
+    ratio = p_taken / b["logp"].exp().unsqueeze(-1)                        # old MIXTURE in the denominator
+    clipped = ratio.clamp(0.9, 1.1)
+    expected = -torch.min(ratio * adv[:, None], clipped * adv[:, None]).mean()
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(stats["loss/sub"], expected)
+
+
+def test_theorem_1_mixture_entropy_is_at_least_the_mean_member_entropy():
+    g = torch.Generator().manual_seed(0)
+    for K, A in [(2, 3), (4, 7), (8, 2)]:
+        probs = torch.rand(500, K, A, generator=g).pow(4)
+        probs = probs / probs.sum(-1, keepdim=True)
+        gap = categorical_mixture_entropy(probs) - categorical_member_entropy(probs)
+        assert (gap >= -1e-6).all()
+
+
+def test_diversity_bounds():
+    n = 5
+    one_hot = torch.zeros(1, 4, n)
+    one_hot[..., 2] = 1
+    assert categorical_diversity(one_hot).item() == pytest.approx(1.0)
+    disjoint = torch.eye(4).reshape(1, 4, 4)
+    assert categorical_diversity(disjoint).item() == pytest.approx(0.0)
+    uniform = torch.full((1, 4, n), 1 / n)
+    assert categorical_diversity(uniform).item() == pytest.approx(1 / n)
+
+
+def test_diversity_gradient_step_lowers_the_overlap():
+    model = EnsembleActorCritic(6, gym.spaces.Discrete(4), (16,), 4)
+    obs = torch.randn(64, 6)
+    before = model.diversity(model.heads(obs)).mean()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    before.backward()
+    opt.step()
+    assert model.diversity(model.heads(obs)).mean() < before
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_batched_members_equal_their_separate_forward_passes(shared):
+    model = EnsembleActorCritic(6, gym.spaces.Discrete(3), (16, 16), 3, shared_trunk=shared)
+    obs = torch.randn(10, 6)
+    out = model.heads(obs)
+    x = model.trunk(obs) if shared else obs
+    for k in range(3):
+        h = x
+        for i, layer in enumerate(model.members.layers):
+            h = h @ layer.weight[k] + layer.bias[k, 0]
+            h = torch.tanh(h) if i < len(model.members.layers) - 1 else h
+        torch.testing.assert_close(out[:, k], h.log_softmax(-1))
+    mix = model.mixture_log_prob(out, torch.tensor([0] * 10))
+    torch.testing.assert_close(mix, out.exp().mean(1)[:, 0].log())
+
+
+def test_acting_samples_the_mixture_and_evaluation_takes_its_argmax():
+    model = EnsembleActorCritic(3, gym.spaces.Discrete(3), (8,), 2)
+    with torch.no_grad():   # member 0 always picks action 0, member 1 action 1 (prob 0.9 each)
+        layer = model.members.layers[-1]
+        layer.weight.zero_()
+        layer.bias.copy_(torch.log(torch.tensor([[[0.9, 0.05, 0.05]], [[0.05, 0.9, 0.05]]])))
+        layer.bias[0, 0, 0] += 0.01                   # mixture argmax: action 0
+    obs = torch.zeros(4000, 3)
+    counts = torch.bincount(model.act(obs, deterministic=False), minlength=3).float() / 4000
+    torch.testing.assert_close(counts, torch.tensor([0.475, 0.475, 0.05]), atol=0.03, rtol=0)
+    assert (model.act(obs[:5], deterministic=True) == 0).all()
+
+
+def test_gaussian_mixture_extension():
+    space = gym.spaces.Box(-1, 1, (2,))
+    model = EnsembleActorCritic(3, space, (8,), 4)
+    mu = torch.zeros(5, 4, 2)
+    assert torch.allclose(gaussian_diversity(mu, model.log_std), torch.ones(5))
+    far = torch.arange(4.0).repeat_interleave(2).reshape(1, 4, 2) * 100
+    assert gaussian_diversity(far, model.log_std).item() < 1e-6
+    out = model.heads(torch.randn(7, 3))
+    with torch.no_grad():
+        out = out + torch.randn_like(out) * 3         # spread the members
+        h_mix, h_member = (torch.stack([model.entropies(out)[i] for _ in range(400)]).mean(0) for i in (0, 1))
+    assert (h_mix >= h_member - 0.05).all()
+    a = torch.randn(7, 2)
+    manual = torch.stack([torch.distributions.Normal(out[:, k], model.log_std[k].exp()).log_prob(a).sum(-1)
+                          for k in range(4)], -1).exp().mean(-1).log()
+    torch.testing.assert_close(model.mixture_log_prob(out, a), manual)
+
+
+def test_metrics_report_the_eppo_terms_and_the_theorem_1_gap():
+    algo = EPPO(EPPOConfig(**TINY), "CartPole-v1", seed=0)
+    m = algo.train_step()
+    assert {"loss/ens", "loss/sub", "loss/div", "stats/entropy_gap", "stats/clipfrac"} <= set(m)
+    assert m["stats/entropy_gap"] >= -1e-6 and 0 <= m["loss/div"] <= 1
+
+
+def test_config_rejects_an_empty_policy_loss_and_bad_sizes():
+    from rlkit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="c_ens"):
+        EPPOConfig(c_ens=0.0, c_sub=0.0)
+    with pytest.raises(ConfigError, match="num_policies"):
+        EPPOConfig(num_policies=0)
+
+
+def test_the_ablations_train():
+    for over in ({"c_ens": 0.0}, {"c_div": 0.0}, {"shared_trunk": True}):
+        m = EPPO(EPPOConfig(**TINY, **over), "CartPole-v1", seed=0).train_step()
+        assert all(math.isfinite(v) for v in m.values())
+    assert np.isfinite(EPPO(EPPOConfig(**TINY), "Pendulum-v1", seed=0).train_step()["loss/div"])
