@@ -81,7 +81,7 @@ def test_diversity_bounds():
 
 
 def test_diversity_gradient_step_lowers_the_overlap():
-    model = EnsembleActorCritic(6, gym.spaces.Discrete(4), (16,), 4)
+    model = EnsembleActorCritic((6,), gym.spaces.Discrete(4), (16,), 4)
     obs = torch.randn(64, 6)
     before = model.diversity(model.heads(obs)).mean()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
@@ -92,22 +92,23 @@ def test_diversity_gradient_step_lowers_the_overlap():
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_batched_members_equal_their_separate_forward_passes(shared):
-    model = EnsembleActorCritic(6, gym.spaces.Discrete(3), (16, 16), 3, shared_trunk=shared)
+    model = EnsembleActorCritic((6,), gym.spaces.Discrete(3), (16, 16), 3, shared_trunk=shared)
     obs = torch.randn(10, 6)
     out = model.heads(obs)
-    x = model.trunk(obs) if shared else obs
+    x = model.members[0](obs) if shared else obs
+    layers = model.members[1].layers if shared else model.members.layers
     for k in range(3):
         h = x
-        for i, layer in enumerate(model.members.layers):
+        for i, layer in enumerate(layers):
             h = h @ layer.weight[k] + layer.bias[k, 0]
-            h = torch.tanh(h) if i < len(model.members.layers) - 1 else h
+            h = torch.tanh(h) if i < len(layers) - 1 else h
         torch.testing.assert_close(out[:, k], h.log_softmax(-1))
     mix = model.mixture_log_prob(out, torch.tensor([0] * 10))
     torch.testing.assert_close(mix, out.exp().mean(1)[:, 0].log())
 
 
 def test_acting_samples_the_mixture_and_evaluation_takes_its_argmax():
-    model = EnsembleActorCritic(3, gym.spaces.Discrete(3), (8,), 2)
+    model = EnsembleActorCritic((3,), gym.spaces.Discrete(3), (8,), 2)
     with torch.no_grad():   # member 0 always picks action 0, member 1 action 1 (prob 0.9 each)
         layer = model.members.layers[-1]
         layer.weight.zero_()
@@ -121,7 +122,7 @@ def test_acting_samples_the_mixture_and_evaluation_takes_its_argmax():
 
 def test_gaussian_mixture_extension():
     space = gym.spaces.Box(-1, 1, (2,))
-    model = EnsembleActorCritic(3, space, (8,), 4)
+    model = EnsembleActorCritic((3,), space, (8,), 4)
     mu = torch.zeros(5, 4, 2)
     assert torch.allclose(gaussian_diversity(mu, model.log_std), torch.ones(5))
     far = torch.arange(4.0).repeat_interleave(2).reshape(1, 4, 2) * 100

@@ -151,3 +151,41 @@ def test_minute_bar_csv_loader(tmp_path):
         load_minute_bars(tmp_path / "missing.csv")
     with pytest.raises(ValueError, match="regime"):
         OrderExecutionEnv(regime="bull")
+
+
+def test_atari_pipeline_and_nature_cnn_ensemble_smoke():
+    pytest.importorskip("ale_py")
+    pytest.importorskip("cv2")
+    from algos.eppo import EPPO, EPPOConfig
+
+    spec = EnvSpec("rlkit/Atari-v0", {"game": "Pong", "max_episode_steps": 200},
+                   {"episodic_life": False, "clip_reward": False})
+    env = spec.make()
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    algo = EPPO(EPPOConfig(encoder="nature_cnn", hidden=(32,), num_envs=2, num_steps=8, num_minibatches=2,
+                           update_epochs=1, num_policies=2), spec, seed=0)
+    metrics = algo.train_step()
+    assert np.isfinite(metrics["loss/ens"]) and metrics["stats/entropy_gap"] >= -1e-6
+    assert env.action_space.contains(int(algo.act(obs))) and algo.act(np.stack([obs] * 3)).shape == (3,)
+
+
+def test_grouped_cnn_members_equal_separate_trunks():
+    import torch
+
+    from rlkit.nn import NatureCNN
+
+    cnn = NatureCNN((2, 36, 36), 8, members=3)
+    x = torch.rand(5, 2, 36, 36) * 255
+    out = cnn(x)
+    E = 3
+    for k in range(E):
+        h = x
+        for m in cnn.conv:
+            if isinstance(m, torch.nn.Conv2d):
+                w = m.weight.chunk(E)[k]
+                h = torch.nn.functional.conv2d(h, w, m.bias.chunk(E)[k], stride=m.stride)
+            else:
+                h = m(h)
+        h = torch.relu(h.flatten(1) @ cnn.fc.layers[0].weight[k] + cnn.fc.layers[0].bias[k, 0])
+        torch.testing.assert_close(out[k], h, rtol=1e-4, atol=1e-3)

@@ -13,7 +13,10 @@ from hydra.utils import get_class
 from rlkit.runner import run_experiment
 
 PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", "pendulum"),
-         ("sac", "hopper"), ("rlqp", "qp_mixed"), ("eppo", "minigrid_doorkey"), ("eppo", "order_execution")]
+         ("sac", "hopper"), ("rlqp", "qp_mixed"), ("eppo", "minigrid_doorkey"), ("eppo", "order_execution"),
+         ("eppo", "atari_pong")]
+PAIR_OVERRIDES = {("eppo", "atari_pong"): ["algo.encoder=nature_cnn", "algo.hidden=[32]",
+                                          "env.kwargs.max_episode_steps=100"]}
 
 
 def _compose(overrides):
@@ -23,7 +26,10 @@ def _compose(overrides):
 
 @pytest.mark.parametrize(("algo", "env"), PAIRS)
 def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_path):
-    cfg = _compose([f"algo={algo}", f"env={env}", *TINY_RUNNER, *TINY_ALGO[algo]])
+    if env == "atari_pong":
+        pytest.importorskip("ale_py")
+    extra = PAIR_OVERRIDES.get((algo, env), [])
+    cfg = _compose([f"algo={algo}", f"env={env}", *TINY_RUNNER, *TINY_ALGO[algo], *extra])
     summary = run_experiment(cfg, tmp_path)
     for name in ("config.yaml", "metrics.csv", "summary.json", "checkpoints/last.pt",
                  "learning_curve.png"):

@@ -59,8 +59,8 @@ class EPPO(PPO):
     cfg: EPPOConfig
 
     def build_model(self, action_space: gym.Space) -> nn.Module:
-        return EnsembleActorCritic(self.obs_dim, action_space, self.cfg.hidden, self.cfg.num_policies,
-                                   self.cfg.shared_trunk)
+        return EnsembleActorCritic(self.obs_shape, action_space, self.cfg.hidden, self.cfg.num_policies,
+                                   self.cfg.shared_trunk, self.cfg.encoder)
 
     def loss(self, b: dict[str, torch.Tensor],
              adv: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

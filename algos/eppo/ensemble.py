@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlkit.nn import MLP, EnsembleMLP
+from rlkit.nn import policy_network
 
 
 def mean_pairwise_overlap(gram: torch.Tensor) -> torch.Tensor:
@@ -80,21 +80,15 @@ class EnsembleActorCritic(nn.Module):
     log-probabilities and the EPPO terms.
     """
 
-    def __init__(self, obs_dim: int, action_space: gym.Space, hidden: tuple[int, ...], num_policies: int,
-                 shared_trunk: bool = False) -> None:
+    def __init__(self, obs_shape: tuple[int, ...], action_space: gym.Space, hidden: tuple[int, ...],
+                 num_policies: int, shared_trunk: bool = False, encoder: str = "mlp") -> None:
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         self.K = num_policies
         out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
-        self.critic = MLP(obs_dim, 1, hidden, act="tanh", orthogonal_init=True, out_gain=1.0)
-        self.shared_trunk = shared_trunk
-        if shared_trunk:
-            self.trunk = nn.Sequential(MLP(obs_dim, hidden[-1], hidden[:-1], act="tanh", orthogonal_init=True,
-                                           out_gain=2**0.5), nn.Tanh())
-            self.members = EnsembleMLP(num_policies, hidden[-1], out, (), orthogonal_init=True, out_gain=0.01)
-        else:
-            self.members = EnsembleMLP(num_policies, obs_dim, out, hidden, act="tanh", orthogonal_init=True,
-                                       out_gain=0.01)
+        self.critic = policy_network(encoder, obs_shape, hidden, 1, out_gain=1.0)
+        self.members = policy_network(encoder, obs_shape, hidden, out, out_gain=0.01, members=num_policies,
+                                      shared_trunk=shared_trunk)
         if not self.discrete:
             self.log_std = nn.Parameter(torch.zeros(num_policies, out))
 
@@ -103,8 +97,7 @@ class EnsembleActorCritic(nn.Module):
 
     def heads(self, obs: torch.Tensor) -> torch.Tensor:
         """Member outputs [B, K, A]: log-probabilities (discrete) or means (continuous)."""
-        x = self.trunk(obs) if self.shared_trunk else obs
-        out = self.members(x).transpose(0, 1)
+        out = self.members(obs).transpose(0, 1)
         return out.log_softmax(-1) if self.discrete else out
 
     def member_log_probs(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

@@ -18,11 +18,12 @@ def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
         tp.lerp_(p, tau)
 
 
-def act_batched(obs: Any, device: torch.device,
-                policy: Callable[[torch.Tensor], np.ndarray]) -> np.ndarray:
-    """Run ``policy`` on obs as a [B, obs_dim] float tensor; a single observation in, one action out."""
+def act_batched(obs: Any, device: torch.device, policy: Callable[[torch.Tensor], np.ndarray],
+                obs_ndim: int = 1) -> np.ndarray:
+    """Run ``policy`` on obs as a [B, obs_dim] float tensor; a single observation (``obs_ndim``
+    dimensions, e.g. 3 for images) in, one action out."""
     obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device)
-    single = obs_t.dim() == 1
+    single = obs_t.dim() == obs_ndim
     with torch.no_grad():
         a = policy(obs_t.reshape(1 if single else len(obs_t), -1))
     return a[0] if single else a

@@ -28,7 +28,7 @@ from torch import nn
 
 from rlkit.config import check, check_positive
 from rlkit.envs import EnvLike, true_next_obs
-from rlkit.nn import MLP
+from rlkit.nn import policy_network
 from rlkit.rl.common import EnvLoop, act_batched
 
 
@@ -53,9 +53,11 @@ class PPOConfig:
     target_kl: float | None = None
     hidden: tuple[int, ...] = (64, 64)
     bootstrap_truncated: bool = True
+    encoder: str = "mlp"          # "nature_cnn": Nature-DQN trunks for [C, H, W] image observations
 
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
+        check(self.encoder in ("mlp", "nature_cnn"), "encoder", self.encoder, "must be mlp or nature_cnn")
         check_positive(self, "num_envs", "num_steps", "lr", "num_minibatches", "update_epochs")
         check(0 < self.gamma <= 1, "gamma", self.gamma, "must be in (0, 1]")
         check(0 <= self.gae_lambda <= 1, "gae_lambda", self.gae_lambda, "must be in [0, 1]")
@@ -109,14 +111,16 @@ def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
 
 
 class ActorCritic(nn.Module):
-    """Separate actor and critic MLPs (tanh, orthogonal init); Categorical or diagonal Gaussian."""
+    """Separate actor and critic networks (tanh MLPs or Nature-CNN trunks, orthogonal init);
+    Categorical or diagonal Gaussian policy."""
 
-    def __init__(self, obs_dim: int, action_space: gym.Space, hidden: tuple[int, ...]) -> None:
+    def __init__(self, obs_shape: tuple[int, ...], action_space: gym.Space, hidden: tuple[int, ...],
+                 encoder: str = "mlp") -> None:
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
-        self.critic = MLP(obs_dim, 1, hidden, act="tanh", orthogonal_init=True, out_gain=1.0)
-        self.actor = MLP(obs_dim, out, hidden, act="tanh", orthogonal_init=True, out_gain=0.01)
+        self.critic = policy_network(encoder, obs_shape, hidden, 1, out_gain=1.0)
+        self.actor = policy_network(encoder, obs_shape, hidden, out, out_gain=0.01)
         if not self.discrete:
             self.log_std = nn.Parameter(torch.zeros(out))
 
@@ -168,7 +172,8 @@ class PPO:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
         self.loop = EnvLoop(env, cfg.num_envs, seed)
         space = self.loop.envs.single_action_space
-        self.obs_dim = int(np.prod(self.loop.envs.single_observation_space.shape))
+        self.obs_shape = tuple(self.loop.envs.single_observation_space.shape)
+        self.obs_dim = int(np.prod(self.obs_shape))
         self.model = self.build_model(space).to(self.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5, foreach=True)
         self.updates = 0
@@ -177,7 +182,7 @@ class PPO:
 
     def build_model(self, action_space: gym.Space) -> nn.Module:
         """The actor-critic (a subclass returns its own with the same sample/value/act API)."""
-        return ActorCritic(self.obs_dim, action_space, self.cfg.hidden)
+        return ActorCritic(self.obs_shape, action_space, self.cfg.hidden, self.cfg.encoder)
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device).reshape(len(x), -1)
@@ -214,7 +219,8 @@ class PPO:
                 buf[k].append(v)
         rollout = {k: torch.stack(v).to(self.device) for k, v in buf.items()}
         with torch.no_grad():
-            rollout["value"] = self.model.value(rollout["obs"])
+            obs = rollout["obs"]
+            rollout["value"] = self.model.value(obs.flatten(0, 1)).view(obs.shape[:2])
             rollout["next_value"] = self.model.value(self._tensor(self.loop.obs))
             if truncated:  # time-limit truncation: r_t += gamma * V(final obs)
                 ts, es, finals = zip(*truncated, strict=True)
@@ -288,7 +294,8 @@ class PPO:
         return metrics
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        return act_batched(obs, self.device, lambda o: self._to_env(self.model.act(o, deterministic)))
+        return act_batched(obs, self.device, lambda o: self._to_env(self.model.act(o, deterministic)),
+                           len(self.obs_shape))
 
     def evaluate(self, episodes: int) -> dict[str, float]:
         return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
