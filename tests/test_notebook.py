@@ -13,7 +13,8 @@ from rlkit.analysis import curves, final_table, load_runs
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
-    out = run_cli("-m", "seed=0,1,2", f"hydra.sweep.dir={root}", *TINY_RUNNER, *TINY_ALGO["ppo"])
+    out = run_cli("-m", "algo=ppo,eppo", "seed=0,1,2", f"hydra.sweep.dir={root}", *TINY_RUNNER,
+                  *TINY_ALGO["ppo"])
     assert out.returncode == 0, out.stderr[-2000:]
     return root
 
@@ -24,7 +25,7 @@ def test_curves_aggregate_over_seeds(sweep):
     c = curves(runs)
     assert (c["count"] == 3).all() and (c["lo"] <= c["mean"]).all() and (c["mean"] <= c["hi"]).all()
     t = final_table(runs)
-    assert t["count"].tolist() == [3]
+    assert t["count"].tolist() == [3, 3] and t["algo"].tolist() == ["eppo", "ppo"]
 
 
 def test_analysis_notebook_executes(sweep):
@@ -34,5 +35,7 @@ def test_analysis_notebook_executes(sweep):
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT)}}).execute()
     assert (sweep / "curves.png").stat().st_size > 1000
-    table_out = nb.cells[-1].outputs[0]["data"]["text/plain"]
-    assert "ppo" in table_out and "cartpole" in table_out
+    assert (sweep / "eppo_diagnostics.png").stat().st_size > 1000
+    table_cell = next(c for c in nb.cells if c.source.startswith("table = final_table"))
+    table_out = table_cell.outputs[0]["data"]["text/plain"]
+    assert "eppo" in table_out and "ppo" in table_out and "cartpole" in table_out
