@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from rlkit.nn import MLP
@@ -60,3 +61,27 @@ def test_polyak_update_moves_target_by_tau():
     polyak_update(tgt, src, 0.25)
     for b, s, t in zip(before, src.parameters(), tgt.parameters(), strict=True):
         assert torch.allclose(t, 0.75 * b + 0.25 * s)
+
+
+def test_running_mean_std_matches_the_whole_stream():
+    from rlkit.rl.common import RunningMeanStd
+
+    g = torch.Generator().manual_seed(0)
+    chunks = [torch.randn(n, generator=g) * 3 + 2 for n in (5, 40, 17)]
+    rms = RunningMeanStd()
+    for c in chunks:
+        rms.update(c)
+    allx = torch.cat(chunks)
+    assert abs(rms.mean - allx.mean().item()) < 1e-3
+    assert abs(rms.var - allx.var(unbiased=False).item()) < 1e-2
+
+
+def test_norm_returns_scales_value_targets_by_the_running_return_std():
+    from rlkit.rl.ppo import PPO, PPOConfig
+
+    agent = PPO(PPOConfig(num_envs=2, num_steps=32, num_minibatches=2, update_epochs=1, hidden=(8,),
+                          norm_returns=True), "CartPole-v1", seed=0)
+    for _ in range(3):
+        agent.train_step()
+    assert agent.return_rms.count > 190 and agent.return_rms.var > 1.0   # CartPole returns grow to > 1
+    assert agent._value_scale() == pytest.approx((agent.return_rms.var + 1e-8) ** 0.5)

@@ -29,6 +29,26 @@ def act_batched(obs: Any, device: torch.device, policy: Callable[[torch.Tensor],
     return a[0] if single else a
 
 
+class RunningMeanStd:
+    """Running mean and variance of a stream of batches (Chan et al.'s parallel update)."""
+
+    def __init__(self) -> None:
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+
+    def update(self, x: torch.Tensor) -> None:
+        b_mean, b_var, b_count = float(x.mean()), float(x.var(unbiased=False)), x.numel()
+        delta, total = b_mean - self.mean, self.count + b_count
+        self.mean += delta * b_count / total
+        self.var = (self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total) / total
+        self.count = total
+
+    def state_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.mean, self.var, self.count = float(state["mean"]), float(state["var"]), float(state["count"])
+
+
 class ActionScaler:
     """Maps a tanh-squashed action in [-1, 1] to the Box ``[low, high]`` of the env."""
 

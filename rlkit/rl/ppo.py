@@ -10,7 +10,9 @@ Per rollout of ``num_steps`` x ``num_envs`` steps:
 
 Advantages are normalised per minibatch. Time-limit truncation bootstraps: the reward of a
 truncated step gets ``+ gamma V(final_obs)`` (CleanRL treats truncation as termination; the flag
-``bootstrap_truncated=False`` restores that).
+``bootstrap_truncated=False`` restores that). ``norm_returns`` (Tianshou's reward_normalization,
+EPPO's released setting): the critic predicts returns divided by a running std sigma of the GAE
+returns; GAE runs on sigma V, and the value targets are R / sigma with sigma updated first.
 
 ``train_step()`` unit: one rollout plus ``update_epochs`` epochs of minibatch updates.
 """
@@ -29,7 +31,7 @@ from torch import nn
 from rlkit.config import check, check_positive
 from rlkit.envs import EnvLike, true_next_obs
 from rlkit.nn import policy_network
-from rlkit.rl.common import EnvLoop, act_batched
+from rlkit.rl.common import EnvLoop, RunningMeanStd, act_batched
 
 
 @dataclass
@@ -54,6 +56,7 @@ class PPOConfig:
     hidden: tuple[int, ...] = (64, 64)
     bootstrap_truncated: bool = True
     encoder: str = "mlp"          # "nature_cnn": Nature-DQN trunks for [C, H, W] image observations
+    norm_returns: bool = False    # Tianshou's reward_normalization (module docstring)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
@@ -177,6 +180,7 @@ class PPO:
         self.model = self.build_model(space).to(self.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5, foreach=True)
         self.updates = 0
+        self.return_rms = RunningMeanStd()
         self.action_low = getattr(space, "low", None)
         self.action_high = getattr(space, "high", None)
 
@@ -224,15 +228,19 @@ class PPO:
             rollout["next_value"] = self.model.value(self._tensor(self.loop.obs))
             if truncated:  # time-limit truncation: r_t += gamma * V(final obs)
                 ts, es, finals = zip(*truncated, strict=True)
-                boot = self.model.value(self._tensor(np.stack(finals)))
+                boot = self.model.value(self._tensor(np.stack(finals))) * self._value_scale()
                 rollout["reward"][list(ts), list(es)] += cfg.gamma * boot
         return rollout, finished
 
     def update(self, rollout: dict[str, torch.Tensor]) -> dict[str, float]:
         """``update_epochs`` passes of shuffled minibatch PPO updates over one rollout."""
         cfg = self.cfg
-        adv, returns = compute_gae(rollout["reward"], rollout["value"], rollout["done"],
-                                   rollout["next_value"], cfg.gamma, cfg.gae_lambda)
+        scale = self._value_scale()
+        adv, returns = compute_gae(rollout["reward"], rollout["value"] * scale, rollout["done"],
+                                   rollout["next_value"] * scale, cfg.gamma, cfg.gae_lambda)
+        if cfg.norm_returns:
+            self.return_rms.update(returns)
+            returns = returns / self._value_scale()
         n = cfg.num_steps * cfg.num_envs
         flat = {"obs": rollout["obs"].reshape(n, -1), "action": rollout["action"].reshape(n, -1)
                 .squeeze(-1) if self.model.discrete else rollout["action"].reshape(n, -1),
@@ -254,6 +262,10 @@ class PPO:
         metrics["stats/explained_variance"] = float(
             1 - (returns - rollout["value"]).var() / var_y) if var_y > 0 else 0.0
         return metrics
+
+    def _value_scale(self) -> float:
+        """sigma of ``norm_returns`` (1 when off): the critic's outputs times sigma are returns."""
+        return math.sqrt(self.return_rms.var + 1e-8) if self.cfg.norm_returns else 1.0
 
     def _minibatch_step(self, b: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
@@ -302,10 +314,12 @@ class PPO:
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optim": self.optim.state_dict(),
-                "updates": self.updates, "loop": self.loop.state_dict()}
+                "updates": self.updates, "loop": self.loop.state_dict(),
+                "return_rms": self.return_rms.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
         self.updates = int(state["updates"])
+        self.return_rms.load_state_dict(state["return_rms"])
         self.loop.load_state_dict(state["loop"])
