@@ -12,12 +12,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TINY_RUNNER = ["runner.steps=4", "runner.eval_every=2", "runner.log_every=1",
                "runner.checkpoint_every=2", "runner.eval_episodes=1", "logger.wandb.mode=disabled"]
+TINY_META = ["algo.net_size=16", "algo.net_layers=2", "algo.encoder_hidden=[16]", "algo.meta_batch=4",
+             "algo.num_initial_steps=20", "algo.num_tasks_sample=2", "algo.num_steps_prior=20",
+             "algo.num_steps_posterior=20", "algo.num_train_steps_per_itr=2", "algo.batch_size=8",
+             "algo.embedding_batch_size=8", "algo.num_exp_traj_eval=1", "algo.num_steps_per_eval=40",
+             "algo.buffer_size=2000", "env.kwargs.num_tasks=10", "env.kwargs.num_train_tasks=6"]
 TINY_ALGO = {
     "ppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1"],
     "eppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1",
              "algo.num_policies=2", "algo.hidden=[16]"],
     "sac": ["algo.learning_starts=2", "algo.batch_size=8", "algo.buffer_size=100", "algo.hidden=[16]"],
     "td3": ["algo.learning_starts=2", "algo.batch_size=8", "algo.buffer_size=100", "algo.hidden=[16]"],
+    "pearl": TINY_META,
+    "htr": TINY_META,
     "rlqp": ["algo.random_episodes=1", "algo.updates_per_episode=3", "algo.batch_size=16",
              "algo.hidden=[16]", "algo.eval_per_class=1", "env.kwargs.classes={random_qp:[5,6]}",
              "env.kwargs.max_steps=4"],

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from algos.eppo import EPPO, EPPOConfig
+from algos.htr import PEARL, PEARLConfig
 from algos.rlqp import RLQP, RLQPConfig
+from envs.point_robot import SparsePointRobotEnv
 from envs.qp_env import QPEnv
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.rl.ppo import PPO, PPOConfig
@@ -32,6 +34,13 @@ CASES = {
     "eppo_continuous": (lambda s: EPPO(EPPOConfig(num_envs=2, num_steps=8, num_minibatches=2, update_epochs=1,
                                                   hidden=(16,), num_policies=3), "Pendulum-v1", seed=s),
                         "Pendulum-v1"),
+    "htr": (lambda s: PEARL(PEARLConfig(net_size=16, net_layers=2, encoder_hidden=(16,), meta_batch=4,
+                                        num_initial_steps=20, num_tasks_sample=2, num_steps_prior=20,
+                                        num_steps_posterior=20, num_train_steps_per_itr=2, batch_size=8,
+                                        embedding_batch_size=8, num_exp_traj_eval=1, num_steps_per_eval=40,
+                                        buffer_size=2000, critic_reward="sparse", relabel_prob=0.5),
+                            lambda: SparsePointRobotEnv(num_tasks=10, num_train_tasks=6), seed=s),
+            "rlkit/SparsePointRobot-v0"),
     "sac": (lambda s: SAC(SACConfig(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     "td3": (lambda s: TD3(TD3Config(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     # RLQP acts on encoded constraint rows, not on a fixed observation space: env id None

@@ -41,25 +41,35 @@ class SACConfig(OffPolicyConfig):
 
 
 class SquashedGaussianActor(nn.Module):
-    """pi(a|s) = tanh(N(mu(s), sigma(s))); log-std squashed to [LOG_STD_MIN, LOG_STD_MAX]."""
+    """pi(a|s) = tanh(N(mu(s), sigma(s))); log-std squashed smoothly to [LOG_STD_MIN, LOG_STD_MAX]
+    by tanh (CleanRL), or ``log_std_bounds=(lo, hi)`` clamps it (rlkit / oyster: (-20, 2))."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...],
+                 log_std_bounds: tuple[float, float] | None = None) -> None:
         super().__init__()
         self.net = MLP(obs_dim, 2 * act_dim, hidden)
+        self.log_std_bounds = log_std_bounds
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_std = self.net(obs).chunk(2, dim=-1)
+        if self.log_std_bounds is not None:
+            return mu, log_std.clamp(*self.log_std_bounds)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         return mu, log_std
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """a = tanh(u), u ~ N(mu, sigma); log pi(a) = log N(u) - sum log(1 - tanh(u)^2)."""
+        action, logp, _, _ = self.rsample(obs)
+        return action, logp
+
+    def rsample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`sample` plus the pre-tanh mean and log-std (for PEARL's regularisers)."""
         mu, log_std = self(obs)
         u = mu + log_std.exp() * torch.randn_like(mu)
         log_n = (-0.5 * ((u - mu) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi))
         # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), numerically stable
         log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
-        return torch.tanh(u), (log_n - log_det).sum(-1)
+        return torch.tanh(u), (log_n - log_det).sum(-1), mu, log_std
 
 
 class SACLearner:

@@ -1,0 +1,200 @@
+"""PEARL + HTR: the encoder's closed forms, the relabelling invariants, oyster's regression bugs."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import envs  # noqa: F401
+from algos.htr import PEARL, PEARLConfig, kl_to_standard_normal, product_of_gaussians, relabel
+from envs.point_robot import SparsePointRobotEnv, semicircle_goals, sparse_reward
+
+TINY = dict(net_size=16, net_layers=2, encoder_hidden=(16,), meta_batch=4, num_initial_steps=20,
+            num_tasks_sample=3, num_steps_prior=20, num_steps_posterior=20, num_train_steps_per_itr=3,
+            batch_size=8, embedding_batch_size=8, num_exp_traj_eval=1, num_steps_per_eval=40,
+            buffer_size=2000)
+
+
+def _agent(**over):
+    env = lambda: SparsePointRobotEnv(num_tasks=10, num_train_tasks=6)
+    return PEARL(PEARLConfig(**{**TINY, **over}), env, seed=0)
+
+
+def test_point_robot_env_facts():
+    env = gym.make("rlkit/SparsePointRobot-v0")
+    check_env(env.unwrapped, skip_render_check=True)
+    goals = semicircle_goals()
+    assert goals.shape == (100, 2) and np.allclose(np.linalg.norm(goals, axis=1), 1)
+    assert (goals[:, 1] >= -1e-12).all()
+    inner = env.unwrapped
+    assert len(inner.train_tasks) == 80 and len(inner.test_tasks) == 20
+    inner.set_task(3)
+    obs, _ = env.reset(seed=0)
+    assert np.allclose(obs, 0)
+    obs, r, term, trunc, info = env.step(np.array([5.0, 0.0]))     # clipped to 1 -> moves 0.1
+    assert np.allclose(obs, [0.1, 0.0]) and not term and not trunc
+    assert info["dense_reward"] == pytest.approx(-np.linalg.norm(obs - goals[3]))
+    steps = 1
+    while not trunc:
+        *_, trunc, _ = env.step(np.zeros(2))
+        steps += 1
+    assert steps == 20
+    assert sparse_reward(np.array([0.0, 0.9]), np.array([0.0, 1.0])) == pytest.approx(0.9)
+    assert sparse_reward(np.array([0.0, 0.7]), np.array([0.0, 1.0])) == 0.0
+
+
+def test_product_of_gaussians_closed_form_and_mask():
+    mu = torch.tensor([[[1.0], [3.0]]])
+    var = torch.tensor([[[1.0], [4.0]]])
+    m, v = product_of_gaussians(mu, var)
+    assert v.item() == pytest.approx(1 / (1 + 0.25)) and m.item() == pytest.approx(v.item() * (1 + 3 / 4))
+    m0, v0 = product_of_gaussians(mu, var, mask=torch.zeros(1, 2))
+    assert m0.item() == 0 and v0.item() == 1                       # empty context = the prior
+    m1, v1 = product_of_gaussians(mu, var, mask=torch.tensor([[1.0, 0.0]]))
+    assert m1.item() == pytest.approx(1.0) and v1.item() == pytest.approx(1.0)
+    assert kl_to_standard_normal(torch.zeros(1, 3), torch.ones(1, 3)).item() == pytest.approx(0.0)
+    kl = kl_to_standard_normal(torch.tensor([[1.0]]), torch.tensor([[2.0]])).item()
+    assert kl == pytest.approx(0.5 * (2 + 1 - 1 - np.log(2)))
+
+
+def test_every_rollout_stores_its_last_transition():
+    agent = _agent()
+    agent.train_step()
+    buf = agent.rl_buffer.buffers[0]
+    assert set(buf.lengths) == {20}                       # oyster dropped the last one until 2020-05
+    ep = buf.episode(0)
+    assert torch.allclose(ep["obs"][1:], ep["next_obs"][:-1])
+
+
+def test_sparse_mode_context_and_critic_see_sparse_rewards():
+    agent = _agent(critic_reward="sparse")
+    agent.train_step()
+    context, batch, _ = agent.sample_meta_batch()
+    r_ctx = context[..., agent.obs_dim + agent.act_dim]
+    nxt = agent.enc_buffer.sample([0], 4)["next_obs"]     # the context column is the sparse reward
+    assert (r_ctx >= 0).all() and (batch["reward"] >= 0).all()
+    assert torch.equal(batch["reward"], batch["reward_sparse"])
+    assert nxt.shape[-1] == 2
+
+
+def test_relabelled_slots_share_one_solved_train_goal_and_rewards_match_the_env():
+    agent = _agent(critic_reward="sparse", relabel_prob=1.0)
+    agent.train_step()
+    env, goals = agent.env, agent.train_goals
+    # an episode that passes through the ball of train goal 2
+    path = torch.linspace(0, 1, 20)[:, None] * goals[2]
+    episode = {"obs": torch.cat([torch.zeros(1, 2), path[:-1]]), "action": torch.zeros(20, 2), "next_obs": path,
+               "reward_sparse": torch.zeros(20), "reward_dense": torch.zeros(20), "done": torch.zeros(20)}
+    for buf in agent.rl_buffer.buffers:
+        buf.starts, buf.lengths, buf.size, buf._table = [], [], 0, None
+        buf.add_episode(episode)
+    ctx, rl = agent._relabel_slot(0)
+    solved = relabel.solved_tasks(path, goals, env.reward)
+    assert 2 in solved.tolist()
+    # both batches labelled with one goal g' among the solved train goals, rewards = env reward under g'
+    for g_idx in solved.tolist():
+        if torch.allclose(ctx["reward"], sparse_reward(ctx["next_obs"], goals[g_idx])):
+            assert torch.allclose(rl["reward"], sparse_reward(rl["next_obs"], goals[g_idx]))
+            break
+    else:
+        pytest.fail("relabelled rewards match no solved train goal")
+    assert (ctx["reward"] > 0).any()
+
+
+def test_unsolved_episodes_leave_the_slot_plain_pearl():
+    agent = _agent(critic_reward="sparse", relabel_prob=1.0)
+    agent.train_step()
+    still = {"obs": torch.zeros(20, 2), "action": torch.zeros(20, 2), "next_obs": torch.zeros(20, 2),
+             "reward_sparse": torch.zeros(20), "reward_dense": torch.zeros(20), "done": torch.zeros(20)}
+    buf = agent.rl_buffer.buffers[1]
+    buf.starts, buf.lengths, buf.size, buf._table = [], [], 0, None
+    buf.add_episode(still)
+    assert agent._relabel_slot(1) is None
+
+
+def test_non_relabelled_slots_are_plain_pearl():
+    import copy
+    from dataclasses import replace
+
+    plain = _agent(critic_reward="sparse")
+    plain.train_step()
+    path = torch.linspace(0, 1, 20)[:, None] * plain.train_goals[2]
+    solving = {"obs": torch.zeros(20, 2), "action": torch.zeros(20, 2), "next_obs": path,
+               "reward_sparse": torch.zeros(20), "reward_dense": torch.zeros(20), "done": torch.zeros(20)}
+    for task in (0, 1, 2):                      # these tasks' episodes can be relabelled, the others cannot
+        buf = plain.rl_buffer.buffers[task]
+        buf.starts, buf.lengths, buf.size, buf._table = [], [], 0, None
+        buf.add_episode(solving)
+    htr = copy.deepcopy(plain)
+    htr.cfg = replace(plain.cfg, relabel_prob=0.5)
+    plain.cfg.meta_batch = htr.cfg.meta_batch = 32
+    ca, ba, _ = plain.sample_meta_batch()
+    cb, bb, stats = htr.sample_meta_batch()
+    changed = [i for i in range(32) if not torch.equal(ca[i], cb[i])]
+    assert len(changed) == round(stats["htr/relabelled_slots"] * 32) > 0
+    for i in range(32):
+        if i not in changed:
+            assert torch.equal(ba["reward"][i], bb["reward"][i]) and torch.equal(ba["obs"][i], bb["obs"][i])
+
+
+def test_ec_cluster_keeps_only_episodes_that_earn_reward():
+    goal = torch.tensor([0.0, 1.0])
+    hit = {"next_obs": torch.tensor([[0.0, 0.5], [0.0, 0.95]]), "obs": torch.zeros(2, 2)}
+    miss = {"next_obs": torch.tensor([[0.5, 0.0], [0.6, 0.0]]), "obs": torch.zeros(2, 2)}
+    fn = SparsePointRobotEnv().reward
+    out = relabel.cluster(hit, [miss, hit, miss], goal, fn)
+    assert len(out["next_obs"]) == 4
+
+
+def test_eager_relabelling_adds_copies_to_the_solved_tasks_buffers():
+    agent = _agent(critic_reward="sparse", relabel_prob=1.0, eager_relabel=True)
+    path = torch.linspace(0, 1, 20)[:, None] * agent.train_goals[4]
+    episode = {"obs": torch.zeros(20, 2), "action": torch.zeros(20, 2), "next_obs": path,
+               "reward_sparse": torch.zeros(20), "reward_dense": torch.zeros(20), "done": torch.zeros(20)}
+    before = agent.rl_buffer.buffers[4].num_episodes
+    agent._store_eager(episode)
+    counts = [b.num_episodes for b in agent.rl_buffer.buffers]
+    assert sum(counts) == 1
+    j = int(np.argmax(counts))
+    assert j == 4 or before == 0
+    stored = agent.rl_buffer.buffers[j].episode(0)
+    assert torch.allclose(stored["reward_sparse"], sparse_reward(path, agent.train_goals[j]).float())
+
+
+def test_encoder_learns_only_from_critic_and_kl():
+    agent = _agent()
+    agent.train_step()
+    context, batch, _ = agent.sample_meta_batch()
+    before = [p.clone() for p in agent.encoder.parameters()]
+    agent.cfg.kl_lambda, lr = 0.0, agent.optims["encoder"].param_groups[0]["lr"]
+    agent.optims["qf"].param_groups[0]["lr"] = 0.0
+    agent.optims["encoder"].param_groups[0]["lr"] = lr
+    agent.update(context, batch)
+    moved = any(not torch.equal(a, b) for a, b in zip(before, agent.encoder.parameters(), strict=True))
+    assert moved                                   # the critic loss reaches the encoder
+    # policy and value see z detached: their graphs never reach the encoder
+    z = torch.zeros(3, agent.cfg.latent_dim, requires_grad=True)
+    x = torch.cat([torch.zeros(3, agent.obs_dim), z.detach()], -1)
+    agent.vf(x).sum().backward()
+    assert z.grad is None
+
+
+def test_meta_test_protocol_shapes_and_evaluate_keys():
+    agent = _agent()
+    agent.train_step()
+    out = agent.meta_test([6, 7], runs=3)
+    assert out["return"].shape == (6,) and set(np.unique(out["success"])) <= {0.0, 1.0}
+    ev = agent.evaluate(2)
+    assert {"eval/return", "eval/success", "eval/first_return", "eval/train_tasks_return"} <= set(ev)
+
+
+def test_config_errors_name_the_key():
+    from rlkit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="critic_reward"):
+        PEARLConfig(critic_reward="shaped")
+    with pytest.raises(ConfigError, match="relabel_strategy"):
+        PEARLConfig(relabel_strategy="her")
+    with pytest.raises(TypeError, match="meta-RL task env"):
+        PEARL(PEARLConfig(**TINY), "CartPole-v1")
