@@ -344,30 +344,33 @@ class PEARL:
         """The meta-test protocol of the module docstring for every (task, run), batched.
 
         Returns per (task, run) [N] arrays: the last trajectory's return (``context_reward`` kind),
-        its success, and the return of the first trajectory (prior z, before any adaptation)."""
+        its success, the return of the first trajectory (prior z, before any adaptation), and the
+        success rate of the trajectories after the exploration ones (posterior z)."""
         cfg = self.cfg
         all_tasks = [t for t in tasks for _ in range(runs)]
         N = len(all_tasks)
         z = torch.randn(N, cfg.latent_dim, generator=self.gen).to(self.device)
         contexts: list[torch.Tensor] = []
         n_traj = math.ceil(cfg.num_steps_per_eval / self.horizon)
-        first = last = None
+        returns, successes = [], []
         for k in range(n_traj):
             traj = self.rollout(all_tasks, z, deterministic=True)
             reward = traj[f"reward_{cfg.context_reward}"]
             contexts.append(self.context_tensor(traj, reward))
-            ret = (reward.sum(1), traj["success"].max(1).values)
-            first = ret if first is None else first
-            last = ret
+            returns.append(reward.sum(1))
+            successes.append(traj["success"].max(1).values)
             if k + 1 >= cfg.num_exp_traj_eval:
                 z = self.sample_z(*self.encoder(torch.cat(contexts, 1).to(self.device)))
-        return {"return": last[0].numpy(), "success": last[1].numpy(), "first_return": first[0].numpy()}
+        post = successes[cfg.num_exp_traj_eval:] or successes[-1:]
+        return {"return": returns[-1].numpy(), "success": successes[-1].numpy(),
+                "first_return": returns[0].numpy(), "post_success": torch.stack(post).mean(0).numpy()}
 
     def evaluate(self, episodes: int) -> dict[str, float]:
         """Meta-test on the test tasks with ``episodes`` runs per task (oyster's num_evals)."""
         test = self.meta_test(list(self.env.test_tasks), max(episodes, 1))
         train = self.meta_test(list(self.env.train_tasks)[: len(self.env.test_tasks)], 1)
         return {"eval/return": float(test["return"].mean()), "eval/success": float(test["success"].mean()),
+                "eval/post_exploration_success": float(test["post_success"].mean()),
                 "eval/first_return": float(test["first_return"].mean()),
                 "eval/length": float(self.horizon), "eval/train_tasks_return": float(train["return"].mean())}
 
