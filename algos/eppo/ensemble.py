@@ -133,11 +133,12 @@ class EnsembleActorCritic(nn.Module):
         """a ~ pi_hat(.|s) and log pi_hat(a|s) (the old-mixture log-probability of the update)."""
         out = self.heads(obs)
         if self.discrete:
-            action = torch.multinomial(out.exp().mean(1), 1).squeeze(-1)
-        else:
-            k = torch.randint(self.K, (len(out),), device=out.device)
-            rows = torch.arange(len(out), device=out.device)
-            action = out[rows, k] + self.log_std[k].exp() * torch.randn_like(out[:, 0])
+            p_hat = out.exp().mean(1)
+            action = torch.multinomial(p_hat, 1)
+            return action.squeeze(-1), p_hat.gather(-1, action).squeeze(-1).log()
+        k = torch.randint(self.K, (len(out),), device=out.device)     # a member per row, then its Gaussian
+        mean = out[torch.arange(len(out), device=out.device), k]
+        action = mean + self.log_std[k].exp() * torch.randn_like(mean)
         return action, self.mixture_log_prob(out, action)
 
     def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

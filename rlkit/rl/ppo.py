@@ -277,7 +277,7 @@ class PPO:
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         self.optim.step()
-        return {k: v.item() for k, v in stats.items()}
+        return dict(zip(stats, torch.stack(list(stats.values())).tolist(), strict=True))
 
     def loss(self, b: dict[str, torch.Tensor],
              adv: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
