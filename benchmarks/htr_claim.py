@@ -1,20 +1,26 @@
 """HTR claim experiment: with sparse rewards only, hindsight task relabelling lets PEARL learn to
 reach goals it otherwise does not reach (Packer et al. 2021), at CPU scale (spec §6.2-6.3).
 
-    .venv/bin/python benchmarks/htr_claim.py --seeds 2 --iterations 200 --out docs/htr_results.md
+    .venv/bin/python benchmarks/htr_claim.py --seeds 3 --iterations 160 --out docs/htr_results.md
 
-Sparse point robot, goal radius 0.1, 80 goals on the semicircle (40 train / 40 test). Both arms use
-the sparse reward for the encoder AND the critic; HTR adds single-episode relabelling with
-p = 0.5 per meta-batch slot to a train goal the episode reached. Reduced PEARL (spec §6.2): 2x64
+Sparse point robot, goal radius 0.1, 80 goals on the semicircle (40 train / 40 test). Three arms
+with equal env and gradient steps: PEARL-sparse (sparse reward for the encoder AND the critic),
+PEARL-dense-critic (oyster's default: sparse context, dense proxy reward for the critic) and HTR
+(sparse everywhere, single-episode relabelling with p = 0.5 per meta-batch slot to a train goal
+the episode reached). Reduced PEARL (spec §6.2): 2x64
 networks, meta-batch 8, RL batch 128, context 64, 8 tasks x (5 prior + 5 posterior episodes) and
 250 gradient steps per iteration. Every 10 iterations: meta-test on all 40 test goals, 8
 deterministic trajectories (z ~ prior for the first 3, then the posterior of all context so far);
-"success" = fraction of trajectories 4-8 that enter the goal ball.
+"success" = the LAST trajectory enters the goal ball (the issue's metric); "post success" = the
+fraction of trajectories 4-8 that do (spec §6.1's metric). Success is also broken down by goal
+angle: a saturated (bang-bang) policy moves along the 0/45/90/135/180-degree lines and hits goals
+near them by accident, so "off-line" goals (> 12 degrees from those lines) are reported apart.
 
-Pass rule (spec §6.3, fixed before the runs), at ~50k gradient steps: on EACH seed, HTR's mean
-success over the last 3 evaluations exceeds PEARL-sparse's by >= 0.08, PEARL-sparse's mean KL over
-the last 3 evaluations is < 1 (its encoder has not started to use z), and HTR's first successful
-evaluation comes before PEARL-sparse's.
+Pass rule (fixed before the runs; spec §6.3 adapted to three arms): with success averaged over the
+last 3 evaluations and over seeds, (a) HTR - PEARL-sparse >= 0.08, (b) HTR >= PEARL-dense-critic
+- 0.05 (close to the dense proxy, or above it), and (c) HTR's first successful evaluation comes
+before PEARL-sparse's on every seed. Spec §6.1 measured the dense-critic arm near 0 at this budget,
+so (b) may hold only because the proxy fails; the table says which.
 """
 
 from __future__ import annotations
@@ -36,7 +42,14 @@ REDUCED = dict(net_size=64, net_layers=2, encoder_hidden=(64, 64), meta_batch=8,
                num_tasks_sample=8, num_steps_prior=100, num_steps_posterior=100, num_train_steps_per_itr=250,
                batch_size=128, embedding_batch_size=64, num_exp_traj_eval=3, num_steps_per_eval=160,
                context_reward="sparse", critic_reward="sparse")
-ARMS = {"pearl_sparse": {}, "htr_ser": {"relabel_prob": 0.5, "relabel_strategy": "ser"}}
+ARMS = {"pearl_sparse": {}, "pearl_dense_critic": {"critic_reward": "dense"},
+        "htr_ser": {"relabel_prob": 0.5, "relabel_strategy": "ser"}}
+
+
+def off_line_goals(goals: np.ndarray, margin_deg: float = 12.0) -> np.ndarray:
+    """Goals farther than ``margin_deg`` from the 0/45/90/135/180-degree lines."""
+    angle = np.degrees(np.arctan2(goals[:, 1], goals[:, 0]))
+    return np.abs(angle - 45.0 * np.round(angle / 45.0)) > margin_deg
 
 
 def run_one(arm: str, seed: int, iterations: int, eval_every: int) -> dict:
@@ -48,18 +61,25 @@ def run_one(arm: str, seed: int, iterations: int, eval_every: int) -> dict:
 
     torch.set_num_threads(1)
     seed_everything(seed)
-    agent = PEARL(PEARLConfig(**REDUCED, **ARMS[arm]), lambda: SparsePointRobotEnv(**ENV), seed=seed)
-    log, kl, start = [], [], time.time()
+    agent = PEARL(PEARLConfig(**{**REDUCED, **ARMS[arm]}), lambda: SparsePointRobotEnv(**ENV), seed=seed)
+    test = list(agent.env.test_tasks)
+    off_line = off_line_goals(agent.env.task_goal(test))
+    log, kl, per_goal, start = [], [], [], time.time()
     for it in range(1, iterations + 1):
         m = agent.train_step()
         kl.append(m["loss/kl"])
         if it % eval_every == 0:
-            ev = agent.evaluate(1)
+            ev = agent.meta_test(test, runs=1)
+            per_goal.append(ev["success"].tolist())
             log.append({"iteration": it, "grad_steps": it * REDUCED["num_train_steps_per_itr"],
-                        "env_steps": m["train/env_steps"], "success": ev["eval/post_exploration_success"],
-                        "last_return": ev["eval/return"], "kl": float(np.mean(kl[-eval_every:])),
+                        "env_steps": m["train/env_steps"], "success": float(ev["success"].mean()),
+                        "post_success": float(ev["post_success"].mean()),
+                        "off_line_success": float(ev["success"][off_line].mean()),
+                        "last_return": float(ev["return"].mean()), "kl": float(np.mean(kl[-eval_every:])),
                         "relabelled": m.get("htr/relabelled_slots", 0.0)})
-    return {"arm": arm, "seed": seed, "log": log, "time_s": time.time() - start}
+    angles = np.degrees(np.arctan2(*agent.env.task_goal(test)[:, ::-1].T)).tolist()
+    return {"arm": arm, "seed": seed, "log": log, "time_s": time.time() - start, "goal_angles": angles,
+            "per_goal_success_last3": np.mean(per_goal[-3:], 0).tolist()}
 
 
 def first_success(log: list[dict]) -> float:
@@ -70,29 +90,39 @@ def report(results: list[dict], args: argparse.Namespace, wall: float) -> str:
     seeds = sorted({r["seed"] for r in results})
     get = {(r["arm"], r["seed"]): r for r in results}
     last3 = lambda r, k: float(np.mean([x[k] for x in r["log"][-3:]]))
+    arm_mean = lambda arm, k: float(np.mean([last3(get[(arm, s)], k) for s in seeds]))
     cmd = f".venv/bin/python benchmarks/htr_claim.py --seeds {args.seeds} --iterations {args.iterations}"
-    lines = ["# HTR vs PEARL-sparse on the sparse point robot (goal radius 0.1)", "",
+    lines = ["# HTR vs PEARL on the sparse point robot (goal radius 0.1)", "",
              f"Command: `{cmd}`  ",
              f"{args.iterations} iterations x 250 gradient steps = {args.iterations * 250:,} gradient steps "
              f"per run, seeds {seeds}, wall time {wall / 60:.1f} min on 2 CPU cores (1 torch thread per run).",
-             "", "Pass rule (spec §6.3, fixed before the runs): on each seed, HTR success (mean of the last 3 "
-             "evals) - PEARL-sparse success >= 0.08, PEARL-sparse KL < 1, and HTR's first success before "
-             "PEARL-sparse's.", "",
-             "| seed | arm | success (last 3 evals) | last-trajectory return | KL (last 3) "
-             "| first success (grad steps) | relabelled slots |", "|---|---|---|---|---|---|---|"]
-    verdicts = []
-    for s in seeds:
-        for arm in ARMS:
-            r = get[(arm, s)]
-            cells = [f"{last3(r, 'success'):.3f}", f"{last3(r, 'last_return'):.2f}", f"{last3(r, 'kl'):.2f}",
-                     f"{first_success(r['log']):,.0f}", f"{last3(r, 'relabelled'):.2f}"]
-            lines.append(f"| {s} | {arm} | " + " | ".join(cells) + " |")
-        h, p = get[("htr_ser", s)], get[("pearl_sparse", s)]
-        verdicts.append(last3(h, "success") - last3(p, "success") >= 0.08 and last3(p, "kl") < 1
-                        and first_success(h["log"]) < first_success(p["log"]))
-    per_seed = ", ".join(f"seed {s} {'pass' if v else 'fail'}" for s, v in zip(seeds, verdicts, strict=True))
-    lines += ["", f"**Verdict: {'PASS' if all(verdicts) else 'FAIL'}** (per seed: {per_seed})",
-              "", "Success on the 40 test goals over training (every 10 iterations):", ""]
+             "", "Pass rule (fixed before the runs): with success = last-trajectory success on the 40 test "
+             "goals, averaged over the last 3 evaluations and the seeds, (a) HTR - PEARL-sparse >= 0.08, "
+             "(b) HTR >= PEARL-dense-critic - 0.05, (c) HTR's first successful evaluation before "
+             "PEARL-sparse's on every seed.", "",
+             "| arm | success | off-line goals success | post-exploration success "
+             "| last-trajectory sparse return | KL | first success (grad steps, per seed) |",
+             "|---|---|---|---|---|---|---|"]
+    for arm in ARMS:
+        firsts = ", ".join(f"{first_success(get[(arm, s)]['log']):,.0f}" for s in seeds)
+        cells = [f"{arm_mean(arm, k):.3f}" for k in ("success", "off_line_success", "post_success")]
+        cells += [f"{arm_mean(arm, 'last_return'):.2f}", f"{arm_mean(arm, 'kl'):.2f}", firsts]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    htr, sparse, dense = (arm_mean(a, "success") for a in ("htr_ser", "pearl_sparse", "pearl_dense_critic"))
+    earlier = all(first_success(get[("htr_ser", s)]["log"]) < first_success(get[("pearl_sparse", s)]["log"])
+                  for s in seeds)
+    checks = {"a": htr - sparse >= 0.08, "b": htr >= dense - 0.05, "c": earlier}
+    lines += ["", f"**Verdict: {'PASS' if all(checks.values()) else 'FAIL'}** ("
+              + ", ".join(f"({k}) {'holds' if v else 'fails'}" for k, v in checks.items())
+              + f"; success HTR {htr:.3f}, PEARL-sparse {sparse:.3f}, PEARL-dense-critic {dense:.3f})", "",
+              "Success by goal angle (last 3 evaluations, mean over seeds; 30-degree bins):", "",
+              "| arm | " + " | ".join(f"{a}-{a + 30}" for a in range(0, 180, 30)) + " |", "|---" * 7 + "|"]
+    for arm in ARMS:
+        angles = np.array(get[(arm, seeds[0])]["goal_angles"])
+        succ = np.mean([get[(arm, s)]["per_goal_success_last3"] for s in seeds], 0)
+        bins = [succ[(angles >= a) & (angles < a + 30 + (a == 150))].mean() for a in range(0, 180, 30)]
+        lines.append(f"| {arm} | " + " | ".join(f"{b:.2f}" for b in bins) + " |")
+    lines += ["", "Success on the test goals over training (every 10 iterations):", ""]
     for arm in ARMS:
         for s in seeds:
             curve = " ".join(f"{x['success']:.2f}" for x in get[(arm, s)]["log"])
@@ -102,8 +132,8 @@ def report(results: list[dict], args: argparse.Namespace, wall: float) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--iterations", type=int, default=160)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="docs/htr_results.md")
