@@ -92,6 +92,15 @@ def test_multirun_sweep_with_joblib_launcher(tmp_path):
     assert [json.loads((r / "summary.json").read_text())["steps"] for r in runs] == [4, 4]
 
 
+def test_sweep_over_the_relabelling_probability(tmp_path):
+    out = run_cli("-m", "algo=htr", "env=sparse_point_robot", "algo.relabel_prob=0,0.5",
+                  f"hydra.sweep.dir={tmp_path}", *TINY_RUNNER, *TINY_ALGO["htr"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    configs = sorted(yaml.safe_load((p.parent / "config.yaml").read_text())["algo"]["relabel_prob"]
+                     for p in Path(tmp_path).glob("*/metrics.csv"))
+    assert configs == [0.0, 0.5]
+
+
 def test_wandb_logger_runs_offline_into_the_run_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     cfg = _compose(["logger=wandb", *TINY_RUNNER[:-1], *TINY_ALGO["ppo"]])
