@@ -198,3 +198,33 @@ def test_config_errors_name_the_key():
         PEARLConfig(relabel_strategy="her")
     with pytest.raises(TypeError, match="meta-RL task env"):
         PEARL(PEARLConfig(**TINY), "CartPole-v1")
+
+
+@pytest.mark.parametrize("env_id", ["rlkit/SparseWheeled-v0", "rlkit/SparseAntGoal-v0"])
+def test_mujoco_goal_tasks_follow_the_task_api(env_id):
+    env = gym.make(env_id, num_tasks=10, num_train_tasks=6, max_steps=30)
+    inner = env.unwrapped
+    check_env(inner, skip_render_check=True)
+    assert len(inner.train_tasks) == 6 and np.allclose(np.linalg.norm(inner.goals, axis=1), 2.0)
+    inner.set_task(2)
+    env.reset(seed=0)
+    for _ in range(30):
+        obs, r, term, trunc, info = env.step(env.action_space.sample())
+    assert trunc and not term
+    goal = inner.task_goal(2)
+    assert info["sparse_reward"] == inner.reward(obs, goal, "sparse") == r
+    assert info["dense_reward"] == pytest.approx(-np.linalg.norm(obs[:2] - goal))
+    batch = inner.batch([0, 3, 5])
+    first = batch.reset()
+    out = batch.step(np.zeros((3, *env.action_space.shape)))
+    assert out["next_obs"].shape == (3, *env.observation_space.shape) and first.shape[0] == 3
+    again = inner.batch([0, 3, 5])
+    assert again.envs[0] is batch.envs[0]                       # the pool is reused
+
+
+def test_wheeled_robot_drives_forward_when_both_wheels_push():
+    env = gym.make("rlkit/SparseWheeled-v0")
+    env.reset(seed=0)
+    for _ in range(100):
+        obs, *_ = env.step(np.array([2.0, 2.0], dtype=np.float32))
+    assert obs[0] > 0.5 and abs(obs[1]) < 0.1

@@ -14,8 +14,11 @@ from rlkit.runner import run_experiment
 
 PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", "pendulum"),
          ("sac", "hopper"), ("rlqp", "qp_mixed"), ("eppo", "minigrid_doorkey"), ("eppo", "order_execution"),
-         ("eppo", "atari_pong"), ("pearl", "sparse_point_robot"), ("htr", "sparse_point_robot")]
-PAIR_OVERRIDES = {("eppo", "atari_pong"): ["algo.encoder=nature_cnn", "algo.hidden=[32]",
+         ("eppo", "atari_pong"), ("pearl", "sparse_point_robot"), ("htr", "sparse_point_robot"),
+         ("htr", "sparse_wheeled"), ("htr", "sparse_ant_goal")]
+PAIR_OVERRIDES = {("htr", "sparse_wheeled"): ["env.kwargs.max_steps=10"],
+                  ("htr", "sparse_ant_goal"): ["env.kwargs.max_steps=10"],
+                  ("eppo", "atari_pong"): ["algo.encoder=nature_cnn", "algo.hidden=[32]",
                                           "env.kwargs.max_episode_steps=100"]}
 
 

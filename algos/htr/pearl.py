@@ -40,7 +40,7 @@ from rlkit.config import check, check_positive
 from rlkit.data.relabel import MultiTaskBuffer
 from rlkit.envs import EnvLike, env_factory
 from rlkit.nn import MLP, EnsembleMLP
-from rlkit.rl.common import polyak_update
+from rlkit.rl.common import ActionScaler, polyak_update
 from rlkit.rl.sac import SquashedGaussianActor
 
 REWARD_KINDS = ("sparse", "dense")
@@ -128,6 +128,7 @@ class PEARL:
         self.obs_dim = int(np.prod(self.env.observation_space.shape))
         self.act_dim = int(np.prod(self.env.action_space.shape))
         self.horizon = int(self.env.max_steps)
+        self.scaler = ActionScaler(self.env.action_space)      # oyster's NormalizedBoxEnv
         self.train_goals = torch.as_tensor(self.env.task_goal(self.env.train_tasks), dtype=torch.float32)
         self._build_networks()
         fields = {"obs": (self.obs_dim,), "action": (self.act_dim,), "next_obs": (self.obs_dim,),
@@ -182,7 +183,7 @@ class PEARL:
             o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
             x = torch.cat([o, z], -1)
             action = torch.tanh(self.policy(x)[0]) if deterministic else self.policy.sample(x)[0]
-            out = envs.step(action.cpu().numpy())
+            out = envs.step(self.scaler.to_env(action.cpu().numpy()))
             steps["obs"].append(obs), steps["action"].append(action.cpu().numpy())
             for k in ("next_obs", "reward_sparse", "reward_dense", "done", "success"):
                 steps[k].append(out[k])
