@@ -74,8 +74,9 @@ class EPPO(PPO):
         l_ens = clipped_surrogate(ratio, adv, cfg.clip_coef)
         member_ratio = (member_logp - b["logp"].unsqueeze(-1)).exp()               # pi_k / pi_hat_old
         l_sub = clipped_surrogate(member_ratio, adv.unsqueeze(-1), cfg.clip_coef)
-        l_div = model.diversity(out).mean()
-        h_mix, h_members = (h.mean() for h in model.entropies(out))
+        probs = out.exp() if model.discrete else None
+        l_div = model.diversity(out, probs).mean()
+        h_mix, h_members = (h.mean() for h in model.entropies(out, probs))
         l_v = value_loss(model.value(b["obs"]), b["value"], b["ret"], cfg.clip_coef, cfg.clip_vloss)
         loss = (cfg.c_ens * l_ens + cfg.c_sub * l_sub + cfg.vf_coef * l_v - cfg.ent_coef * h_mix
                 + cfg.c_div * l_div)

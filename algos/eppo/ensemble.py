@@ -111,10 +111,12 @@ class EnsembleActorCritic(nn.Module):
         """log pi_hat(a|s) = logsumexp_k log pi_k(a|s) - log K, [B]."""
         return torch.logsumexp(self.member_log_probs(out, action), -1) - math.log(self.K)
 
-    def entropies(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """H(pi_hat) and the mean member entropy, each [B] (Theorem 1: the first is >= the second)."""
+    def entropies(self, out: torch.Tensor,
+                  probs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """H(pi_hat) and the mean member entropy, each [B] (Theorem 1: the first is >= the second);
+        ``probs`` = out.exp() when the caller has it already (discrete)."""
         if self.discrete:
-            probs = out.exp()
+            probs = out.exp() if probs is None else probs
             return categorical_mixture_entropy(probs), -(probs * out).sum(-1).mean(-1)
         samples = out + self.log_std.exp() * torch.randn_like(out)                     # [B, K, D]
         log_mix = torch.logsumexp(gaussian_log_density(samples.unsqueeze(2), out.unsqueeze(1), self.log_std),
@@ -122,10 +124,10 @@ class EnsembleActorCritic(nn.Module):
         member = (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum(-1).mean()
         return -log_mix.mean(-1), member.expand(len(out))
 
-    def diversity(self, out: torch.Tensor) -> torch.Tensor:
+    def diversity(self, out: torch.Tensor, probs: torch.Tensor | None = None) -> torch.Tensor:
         """L_div(s), [B]."""
         if self.discrete:
-            return categorical_diversity(out.exp())
+            return categorical_diversity(out.exp() if probs is None else probs)
         return gaussian_diversity(out, self.log_std)
 
     # ------------------------------------------------------------------ PPO's model interface

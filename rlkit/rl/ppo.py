@@ -204,7 +204,8 @@ class PPO:
         during it), which halves the per-step network calls.
         """
         cfg = self.cfg
-        buf: dict[str, list] = {k: [] for k in ("obs", "action", "logp", "reward", "done")}
+        buf: dict[str, list] = {k: [] for k in ("obs", "action", "logp")}
+        rewards, dones = [], []                               # numpy until the rollout ends
         truncated: list[tuple[int, int, np.ndarray]] = []   # (t, env, final obs) to bootstrap
         finished = []
         for t in range(cfg.num_steps):
@@ -217,11 +218,12 @@ class PPO:
             if cfg.bootstrap_truncated:
                 final = true_next_obs(next_obs, infos)
                 truncated += [(t, int(e), final[e]) for e in np.flatnonzero(trunc & ~term)]
-            step = (obs_t, action, logp, torch.as_tensor(r_env, dtype=torch.float32),
-                    torch.as_tensor(done, dtype=torch.float32))
-            for k, v in zip(buf, step, strict=True):
+            for k, v in zip(buf, (obs_t, action, logp), strict=True):
                 buf[k].append(v)
+            rewards.append(r_env), dones.append(done)
         rollout = {k: torch.stack(v).to(self.device) for k, v in buf.items()}
+        for k, v in (("reward", rewards), ("done", dones)):
+            rollout[k] = torch.as_tensor(np.stack(v), dtype=torch.float32, device=self.device)
         with torch.no_grad():
             obs = rollout["obs"]
             rollout["value"] = self.model.value(obs.flatten(0, 1)).view(obs.shape[:2])
