@@ -1,0 +1,104 @@
+"""C-learning's relabelling and loss against hand-computed values; the 2D point mazes."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import envs  # noqa: F401
+from algos.cplanning import CLearner, CLearningConfig, relabel_batch, targets_and_weights
+from algos.cplanning.clearning import truncated_geometric
+from envs.point_maze import PointMazeEnv, geodesic_distances, wall_map
+from rlkit.data.episodes import EpisodeBuffer
+
+
+@pytest.mark.parametrize(("name", "resize", "free", "longest"),
+                         [("FourRooms", 1, 104, 20), ("Maze6x6", 1, 21, 20), ("Maze6x6", 2, 84, 36),
+                          ("Maze11x11", 1, 67, 66)])
+def test_maze_maps_match_the_spec_geodesics(name, resize, free, longest):
+    walls = wall_map(name, resize)
+    d = geodesic_distances(walls)
+    cells = ~walls.ravel()
+    assert cells.sum() == free and d[np.ix_(cells, cells)].max() == longest
+
+
+def test_point_maze_dynamics_block_walls_and_flag_success():
+    env = PointMazeEnv("Maze6x6", resize=1, action_noise=0.0)
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0, options={"start": [0.5, 1.5], "goal": [4.5, 0.5]})
+    env.step(np.array([0.0, 1.0]))            # (0, 2) is a wall: the column move is dropped at the wall
+    assert env.pos[1] < 2.0 and env.pos[0] == pytest.approx(0.5)
+    env.reset(seed=0, options={"start": [0.5, 0.5], "goal": [1.2, 1.2]})
+    _, r, _, _, info = env.step(np.array([1.0, 1.0]))
+    assert r == 1.0 and info["success"] == 1.0
+    env.reset(seed=0, options={"start": [0.5, 0.5], "goal": [5.5, 5.5]})
+    for _ in range(5):
+        env.step(np.array([-1.0, -1.0]))      # out of the map is blocked too
+    assert (env.pos >= 0).all()
+
+
+def test_targets_and_weights_by_hand():
+    cfg = CLearningConfig(gamma=0.9, batch_size=10)
+    c_next = torch.tensor([0.5] * 5 + [0.5, 0.0, 0.9, 0.99, 0.2], dtype=torch.float64)
+    target, weight = targets_and_weights(c_next, cfg)
+    w = torch.tensor([1.0, 0.0, 9.0, 10.0, 0.25], dtype=torch.float64)   # 0.99/0.01 = 99 -> clipped to 10
+    y = 0.9 * w / (1 + 0.9 * w)
+    torch.testing.assert_close(target, torch.cat([torch.ones(5, dtype=torch.float64), y]))
+    expected_weight = torch.tensor([0.1, 0.1, 0.1, 1.0, 1.0, *(1 + 0.9 * w).tolist()], dtype=torch.float64)
+    torch.testing.assert_close(weight, expected_weight)
+    unclipped, _ = targets_and_weights(c_next, CLearningConfig(gamma=0.9, batch_size=10, w_clip=-1))
+    assert unclipped[8] == pytest.approx(0.9 * 99 / (1 + 0.9 * 99))
+
+
+def test_truncated_geometric_matches_its_distribution():
+    g = torch.Generator().manual_seed(0)
+    k = truncated_geometric(torch.full((200_000,), 4), 0.5, g)
+    p = torch.bincount(k, minlength=4).double() / len(k)
+    expected = torch.tensor([8, 4, 2, 1], dtype=torch.float64) / 15
+    torch.testing.assert_close(p, expected, atol=0.005, rtol=0)
+
+
+def test_future_goals_stay_inside_their_episode():
+    buf = EpisodeBuffer({"obs": (2,), "action": (2,), "next_obs": (2,)}, 1000, seed=0)
+    for e, length in enumerate([3, 17, 8, 30]):
+        t = torch.arange(length, dtype=torch.float32)
+        buf.add_episode({"obs": torch.stack([torch.full((length,), float(e)), t], -1),
+                         "action": torch.zeros(length, 2),
+                         "next_obs": torch.stack([torch.full((length,), float(e)), t + 1], -1)})
+    cfg = CLearningConfig(batch_size=200, gamma=0.9)
+    b = relabel_batch(buf, cfg, slice(0, 2))
+    n_next, n_future = 60, 40
+    fut = slice(n_next, n_next + n_future)
+    assert torch.equal(b["goal"][:n_next], b["next_obs"][:n_next])
+    assert torch.equal(b["goal"][fut, 0], b["obs"][fut, 0])                 # same episode
+    assert (b["goal"][fut, 1] >= b["obs"][fut, 1] + 1).all()                # strictly in the future
+    lengths = torch.tensor([3, 17, 8, 30])[b["obs"][fut, 0].long()]
+    assert (b["goal"][fut, 1] <= lengths.float()).all()                     # never past the episode end
+    random_goals = b["goal"][n_next + n_future:]
+    assert all(any(torch.equal(r, o) for o in b["obs"]) for r in random_goals)   # states of the batch
+
+
+def test_clearner_update_is_finite_and_moves_the_critic():
+    torch.manual_seed(0)
+    cfg = CLearningConfig(batch_size=16, hidden=(16,), actor_loss="log")
+    learner = CLearner(cfg, 2, 2, 2, torch.device("cpu"))
+    b = {"obs": torch.rand(16, 2), "goal": torch.rand(16, 2), "action": torch.rand(16, 2) * 2 - 1,
+         "next_obs": torch.rand(16, 2)}
+    before = [p.clone() for p in learner.critic.parameters()]
+    out = learner.update(b)
+    assert all(np.isfinite(v) for v in out.values())
+    assert any(not torch.equal(a, p) for a, p in zip(before, learner.critic.parameters(), strict=True))
+
+
+def test_config_checks_the_relabelling_split():
+    from rlkit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="0.5"):
+        CLearningConfig(relabel_next=0.3, relabel_future=0.3)
+
+
+def test_point_maze_is_registered():
+    env = gym.make("rlkit/PointMaze-v0", maze="Maze11x11", resize=1, max_steps=100)
+    obs, _ = env.reset(seed=1)
+    assert obs.shape == (4,) and (obs >= 0).all() and (obs <= 1).all()
