@@ -131,6 +131,25 @@ class PointMazeEnv(gym.Env):
     def normalise(self, pos: np.ndarray) -> np.ndarray:
         return pos / self.scale
 
+    def unnormalise(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x) * self.scale
+
+    def cell_index(self, pos: np.ndarray) -> np.ndarray:
+        """Flat index of the cell containing each position [..., 2] (grid units)."""
+        pos = np.asarray(pos)
+        r = np.clip(np.floor(pos[..., 0]), 0, self.H - 1).astype(int)
+        c = np.clip(np.floor(pos[..., 1]), 0, self.W - 1).astype(int)
+        return r * self.W + c
+
+    def geodesic_between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """BFS distance in cells between the cells of positions a and b (broadcast, grid units)."""
+        if getattr(self, "_geodesic", None) is None:
+            self._geodesic = geodesic_distances(self.walls)
+        return self._geodesic[self.cell_index(a), self.cell_index(b)]
+
+    def geodesic_from(self, start: np.ndarray, states: np.ndarray) -> np.ndarray:
+        return self.geodesic_between(np.asarray(start)[None], states)
+
     def _obs(self) -> np.ndarray:
         return np.concatenate([self.normalise(self.pos), self.normalise(self.goal)])
 

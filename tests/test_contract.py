@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from algos.cplanning import CPlanning, CPlanningConfig
 from algos.eppo import EPPO, EPPOConfig
 from algos.htr import PEARL, PEARLConfig
 from algos.rlqp import RLQP, RLQPConfig
@@ -41,6 +42,9 @@ CASES = {
                                         buffer_size=2000, critic_reward="sparse", relabel_prob=0.5),
                             lambda: SparsePointRobotEnv(num_tasks=10, num_train_tasks=6), seed=s),
             "rlkit/SparsePointRobot-v0"),
+    "cplanning": (lambda s: CPlanning(CPlanningConfig(hidden=(16,), batch_size=16, random_steps=20,
+                                                      planning_start=20, num_nodes=10, min_prob=0.01),
+                                      "rlkit/PointMaze-v0", seed=s), "rlkit/PointMaze-v0"),
     "sac": (lambda s: SAC(SACConfig(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     "td3": (lambda s: TD3(TD3Config(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     # RLQP acts on encoded constraint rows, not on a fixed observation space: env id None

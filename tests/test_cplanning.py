@@ -102,3 +102,52 @@ def test_point_maze_is_registered():
     env = gym.make("rlkit/PointMaze-v0", maze="Maze11x11", resize=1, max_steps=100)
     obs, _ = env.reset(seed=1)
     assert obs.shape == (4,) and (obs >= 0).all() and (obs <= 1).all()
+
+
+def _cell_centres(walls):
+    return np.argwhere(~walls).astype(float) + 0.5
+
+
+@pytest.mark.parametrize("backend", ["networkx", "scipy"])
+def test_planner_with_oracle_costs_returns_the_true_shortest_path(backend):
+    from algos.cplanning import planner
+
+    env = PointMazeEnv("Maze6x6", resize=1)
+    nodes = _cell_centres(env.walls)
+    cost = env.geodesic_between(nodes[:, None], nodes[None])
+    graph = planner.sparsify(cost, max_cost=1.0)                    # only moves between adjacent cells
+    start, goal = 0, int(np.argmax(cost[0]))
+    path = planner.shortest_path(graph, start, goal, backend)
+    assert path[0] == start and path[-1] == goal
+    assert len(path) - 1 == cost[start, goal] == 20                  # the maze's longest geodesic
+    for a, b in zip(path[:-1], path[1:], strict=True):
+        assert cost[a, b] == 1
+    assert planner.shortest_path(planner.sparsify(cost, 0.5), start, goal, backend) is None
+
+
+def test_sparsify_top_k_and_waypoint_picking():
+    from algos.cplanning import planner
+
+    cost = np.array([[0, 1, 2, 3], [1, 0, 1, 2], [2, 1, 0, 1], [3, 2, 1, 0]], float)
+    kept = planner.sparsify(cost, max_cost=2.5, top_k=1)
+    assert np.isfinite(kept).sum(1).tolist() == [1, 1, 1, 1] and np.isinf(np.diag(kept)).all()
+    assert planner.pick_waypoints(list(range(10)), 3) == [1, 5, 9]
+    assert planner.pick_waypoints([0, 4, 7], 8) == [4, 7]
+    rng = np.random.default_rng(0)
+    picks = [planner.resample_waypoint(np.array([0.0, 1, 1]), np.array([5.0, 0, 3]), rng) for _ in range(50)]
+    assert set(picks) == {2}                                          # the only node with weight
+
+
+@pytest.mark.parametrize("cost", ["learned", "oracle"])
+def test_cplanning_collects_through_waypoints_and_logs_the_search(cost):
+    from algos.cplanning import CPlanning, CPlanningConfig
+
+    cfg = CPlanningConfig(hidden=(16,), batch_size=16, random_steps=60, planning_start=60, num_nodes=20,
+                          cost=cost, updates_per_step=0.25, min_prob=0.01, oracle_max_hop=6)
+    agent = CPlanning(cfg, lambda: PointMazeEnv("Maze6x6", resize=1, max_steps=30), seed=0)
+    metrics = [agent.train_step() for _ in range(4)]
+    last = metrics[-1]
+    assert {"cplanning/path_found", "cplanning/waypoints", "cplanning/coverage"} <= set(last)
+    assert agent.buffer.size == 120 and set(agent.buffer.lengths) == {30}
+    assert 0 <= last["cplanning/waypoint_reach_rate"] <= 1
+    assert "eval/success" in agent.evaluate(2)

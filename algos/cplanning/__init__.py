@@ -1,7 +1,7 @@
-"""C-Planning (Zhang et al., ICLR 2022) on C-learning (Eysenbach et al., ICLR 2021). Work in progress:
-the C-learning learner and the 2D point mazes are built and tested; the graph-search E-step, the
-agent loop and the experiments are not yet (issue 6)."""
+"""C-Planning (Zhang et al., ICLR 2022) on C-learning (Eysenbach et al., ICLR 2021). See docs/cplanning.md."""
 
+from algos.cplanning.agent import CPlanning, CPlanningConfig
 from algos.cplanning.clearning import CLearner, CLearningConfig, relabel_batch, targets_and_weights
 
-__all__ = ["CLearner", "CLearningConfig", "relabel_batch", "targets_and_weights"]
+__all__ = ["CPlanning", "CPlanningConfig", "CLearner", "CLearningConfig", "relabel_batch",
+           "targets_and_weights"]

@@ -1,0 +1,227 @@
+"""C-Planning (Zhang, Eysenbach, Salakhutdinov, Levine, Gonzalez; ICLR 2022): C-learning whose
+training data is collected through a graph-search curriculum of waypoints (EM view: the E-step
+picks waypoints, the M-step is C-learning). No official code exists; constants the spec does not
+source are ours and live in :class:`CPlanningConfig` / ``conf/algo/cplanning.yaml``.
+
+Per episode (``train_step``): reset to (s0, g); once ``planning_start`` env steps are collected,
+search waypoints from s0 to g over replay states (algos/cplanning/planner.py; learned -log C edge
+costs, or BFS geodesics with ``cost=oracle``); the agent is commanded to each waypoint in turn,
+switching when it is reached or after ``steps_per_waypoint`` steps, then to g. C-learning
+relabels goals inside its batches, so the commanded goals never enter the loss. At test time the
+goal is given directly (``test_search=true`` adds SoRB-style search as the comparison).
+``planning=false`` is plain C-learning with the same loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from algos.cplanning import planner
+from algos.cplanning.clearning import CLearner, CLearningConfig, relabel_batch
+from rlkit.config import check, check_positive
+from rlkit.data.episodes import EpisodeBuffer
+from rlkit.envs import EnvLike, env_factory, eval_env_factory
+
+
+@dataclass
+class CPlanningConfig(CLearningConfig):
+    """C-learning's settings plus the curriculum (defaults: spec §6.2, ours where unsourced)."""
+
+    planning: bool = True
+    cost: str = "learned"            # learned (-log min C) | oracle (BFS geodesic, isolates the curriculum)
+    planning_start: int = 5000       # env steps before the first search
+    random_steps: int = 2000         # uniform random actions at the start
+    num_nodes: int = 200
+    rebuild_every: int = 10          # episodes between node re-samplings
+    min_prob: float = 0.3            # c_min: keep edges with min C >= c_min (cost <= -log c_min)
+    top_k: int | None = None
+    oracle_max_hop: float = 4.0      # oracle edges up to this many cells
+    num_waypoints: int = 8           # K
+    steps_per_waypoint: int = 20
+    backend: str = "networkx"        # networkx | scipy
+    updates_per_step: float = 1.0
+    buffer_size: int = 1_000_000
+    test_search: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.cost in ("learned", "oracle"), "cost", self.cost, "must be learned or oracle")
+        check(self.backend in ("networkx", "scipy"), "backend", self.backend, "must be networkx or scipy")
+        check(0 < self.min_prob < 1, "min_prob", self.min_prob, "must be in (0, 1)")
+        check_positive(self, "num_nodes", "num_waypoints", "steps_per_waypoint", "rebuild_every", "buffer_size")
+
+
+class CPlanning:
+    """C-Planning / C-learning agent on a goal env whose observation is [state, goal] (PointMaze)."""
+
+    config_class = CPlanningConfig
+
+    def __init__(self, cfg: CPlanningConfig, env: EnvLike, *, device: str | torch.device = "cpu",
+                 seed: int = 0) -> None:
+        self.cfg, self.device = cfg, torch.device(device)
+        self.env = env_factory(env)().unwrapped
+        self.eval_env = eval_env_factory(env)().unwrapped
+        self.env.reset(seed=seed)
+        self.sdim = int(self.env.observation_space.shape[0]) // 2
+        self.adim = int(np.prod(self.env.action_space.shape))
+        self.learner = CLearner(cfg, self.sdim, self.sdim, self.adim, self.device)
+        self.buffer = EpisodeBuffer({"obs": (self.sdim,), "action": (self.adim,), "next_obs": (self.sdim,)},
+                                    cfg.buffer_size, seed=seed)
+        self.rng = np.random.default_rng(seed)
+        self.env_steps, self.episodes, self.eval_episodes, self.seed = 0, 0, 0, seed
+        self.nodes: np.ndarray | None = None
+        self.update_debt = 0.0
+
+    # ------------------------------------------------------------------ E-step
+    def _pair_probability(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """min_j C_j(s_i, pi(s_i, s_j), s_j) for every pair, [len(src), len(dst)]."""
+        s = torch.as_tensor(src, dtype=torch.float32, device=self.device)
+        g = torch.as_tensor(dst, dtype=torch.float32, device=self.device)
+        S = s[:, None].expand(-1, len(g), -1).reshape(-1, self.sdim)
+        G = g[None].expand(len(s), -1, -1).reshape(-1, self.sdim)
+        with torch.no_grad():
+            a = torch.tanh(self.learner.actor(torch.cat([S, G], -1))[0])
+            c = torch.sigmoid(self.learner.logits(self.learner.critic, S, G, a).min(0).values)
+        return c.view(len(s), len(g)).cpu().numpy().astype(np.float64)
+
+    def _oracle_cost(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        env = self.env
+        return env.geodesic_between(env.unnormalise(src)[:, None], env.unnormalise(dst)[None])
+
+    def plan(self, start: np.ndarray, goal: np.ndarray) -> tuple[list[np.ndarray], bool]:
+        """Waypoints (normalised states) from ``start`` to ``goal``, and whether a path was found."""
+        cfg = self.cfg
+        if self.nodes is None or self.episodes % cfg.rebuild_every == 0:
+            rows = torch.randint(self.buffer.size, (cfg.num_nodes,), generator=self.buffer.generator)
+            self.nodes = self.buffer.storage.read(rows)["next_obs"].numpy().astype(np.float64)
+        nodes = np.concatenate([self.nodes, start[None], goal[None]])
+        if cfg.cost == "oracle":
+            cost, max_cost = self._oracle_cost(nodes, nodes), cfg.oracle_max_hop
+        else:
+            prob = self._pair_probability(nodes, nodes)
+            cost, max_cost = -np.log(np.clip(prob, 1e-12, 1.0)), -math.log(cfg.min_prob)
+        n = len(nodes)
+        path = planner.shortest_path(planner.sparsify(cost, max_cost, cfg.top_k), n - 2, n - 1, cfg.backend)
+        if path is not None:
+            return [nodes[i] for i in planner.pick_waypoints(path, cfg.num_waypoints)[:-1]], True
+        if cfg.cost == "oracle":
+            w_from, w_to = np.exp(-cost[n - 2, : n - 2]), np.exp(-cost[: n - 2, n - 1])
+        else:
+            ratio = lambda p: p / np.clip(1 - p, 1e-6, None)          # w = C / (1 - C)
+            w_from, w_to = ratio(prob[n - 2, : n - 2]), ratio(prob[: n - 2, n - 1])
+        return [nodes[planner.resample_waypoint(w_from, w_to, self.rng)]], False
+
+    # ------------------------------------------------------------------ acting
+    def _action(self, state: np.ndarray, goal: np.ndarray, deterministic: bool) -> np.ndarray:
+        x = torch.as_tensor(np.concatenate([state, goal]), dtype=torch.float32, device=self.device)[None]
+        with torch.no_grad():
+            a = torch.tanh(self.learner.actor(x)[0]) if deterministic else self.learner.actor.sample(x)[0]
+        return a[0].cpu().numpy()
+
+    def _reached(self, env, state: np.ndarray, target: np.ndarray) -> bool:
+        return bool(np.linalg.norm(env.unnormalise(state - target)) < env.success_radius)
+
+    def run_episode(self, env, waypoints: list[np.ndarray], explore: bool, store: bool) -> dict[str, float]:
+        """One episode commanded through ``waypoints`` then to the env's goal."""
+        obs = env._obs()
+        goal = obs[self.sdim:]
+        targets, reached, on_target, success, coverage = [*waypoints, goal], 0, 0, 0.0, 0.0
+        states, actions = [obs[:self.sdim]], []
+        done = False
+        while not done:
+            state = obs[:self.sdim]
+            if explore and self.env_steps < self.cfg.random_steps:
+                action = self.rng.uniform(-1, 1, self.adim)
+            else:
+                action = self._action(state, targets[0], deterministic=not explore)
+            obs, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+            states.append(obs[:self.sdim]), actions.append(action)
+            success = max(success, info["success"])
+            on_target += 1
+            if len(targets) > 1 and (self._reached(env, obs[:self.sdim], targets[0])
+                                     or on_target >= self.cfg.steps_per_waypoint):
+                reached += self._reached(env, obs[:self.sdim], targets[0])
+                targets, on_target = targets[1:], 0
+            if store:
+                self.env_steps += 1
+                self._maybe_update()
+        if store:
+            s = torch.as_tensor(np.array(states), dtype=torch.float32)
+            action_t = torch.as_tensor(np.array(actions), dtype=torch.float32)
+            self.buffer.add_episode({"obs": s[:-1], "action": action_t, "next_obs": s[1:]})
+            if hasattr(env, "geodesic_from"):
+                coverage = float(np.max(env.geodesic_from(env.unnormalise(s[0].numpy()),
+                                                          env.unnormalise(s.numpy()))))
+        return {"success": success, "waypoint_reach_rate": reached / max(len(waypoints), 1),
+                "coverage": coverage}
+
+    def _maybe_update(self) -> None:
+        if self.buffer.size < self.cfg.batch_size or self.env_steps < self.cfg.random_steps:
+            return
+        self.update_debt += self.cfg.updates_per_step
+        while self.update_debt >= 1:
+            self.update_debt -= 1
+            batch = relabel_batch(self.buffer, self.cfg, slice(0, self.sdim))
+            self.last_losses = self.learner.update({k: v.to(self.device) for k, v in batch.items()})
+
+    # ------------------------------------------------------------------ Algorithm contract
+    def train_step(self) -> dict[str, float]:
+        """One training episode (planning, collection, ``updates_per_step`` updates per env step)."""
+        obs, _ = self.env.reset()
+        waypoints, found = [], None
+        if self.cfg.planning and self.env_steps >= self.cfg.planning_start:
+            waypoints, found = self.plan(obs[:self.sdim], obs[self.sdim:])
+        out = self.run_episode(self.env, waypoints, explore=True, store=True)
+        self.episodes += 1
+        metrics = {"train/episode_success": out["success"], "train/env_steps": float(self.env_steps),
+                   "cplanning/coverage": out["coverage"], **getattr(self, "last_losses", {})}
+        if found is not None:
+            metrics |= {"cplanning/path_found": float(found), "cplanning/waypoints": float(len(waypoints)),
+                        "cplanning/waypoint_reach_rate": out["waypoint_reach_rate"]}
+        return metrics
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        """Greedy episodes in the eval env with the goal given directly (no search unless test_search)."""
+        results = []
+        for _ in range(episodes):
+            obs, _ = self.eval_env.reset(seed=self.seed + 1_000_003 + self.eval_episodes)
+            self.eval_episodes += 1
+            waypoints = self.plan(obs[:self.sdim], obs[self.sdim:])[0] if self.cfg.test_search else []
+            results.append(self.run_episode(self.eval_env, waypoints, explore=False, store=False)["success"])
+        return {"eval/success": float(np.mean(results)), "eval/return": float(np.mean(results)),
+                "eval/length": float(self.eval_env.max_steps)}
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.ndim == 1:
+            return self._action(obs[:self.sdim], obs[self.sdim:], deterministic).astype(np.float32)
+        return np.stack([self.act(o, deterministic) for o in obs])
+
+    def state_dict(self) -> dict[str, Any]:
+        from rlkit.env_state import env_state
+        from rlkit.seeding import generator_state
+
+        return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
+                "counters": torch.tensor([self.env_steps, self.episodes, self.eval_episodes]),
+                "update_debt": self.update_debt, "rng": generator_state(self.rng),
+                "env": env_state(self.env), "eval_env": env_state(self.eval_env),
+                "nodes": None if self.nodes is None else torch.as_tensor(self.nodes)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from rlkit.env_state import load_env_state
+        from rlkit.seeding import set_generator_state
+
+        self.learner.load_state_dict(state["learner"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.env_steps, self.episodes, self.eval_episodes = (int(x) for x in state["counters"])
+        self.update_debt = float(state["update_debt"])
+        set_generator_state(self.rng, state["rng"])
+        load_env_state(self.env, state["env"])
+        load_env_state(self.eval_env, state["eval_env"])
+        self.nodes = None if state["nodes"] is None else state["nodes"].numpy()
