@@ -27,6 +27,7 @@ TINY_ALGO = {
     "htr": TINY_META,
     "cplanning": ["algo.hidden=[16]", "algo.batch_size=16", "algo.random_steps=40", "algo.planning_start=40",
                   "algo.num_nodes=16", "algo.min_prob=0.01", "env.kwargs.max_steps=20"],
+    "clearning": ["algo.hidden=[16]", "algo.batch_size=16", "algo.random_steps=40", "env.kwargs.max_steps=20"],
     "rlqp": ["algo.random_episodes=1", "algo.updates_per_episode=3", "algo.batch_size=16",
              "algo.hidden=[16]", "algo.eval_per_class=1", "env.kwargs.classes={random_qp:[5,6]}",
              "env.kwargs.max_steps=4"],

@@ -15,7 +15,8 @@ from rlkit.runner import run_experiment
 PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", "pendulum"),
          ("sac", "hopper"), ("rlqp", "qp_mixed"), ("eppo", "minigrid_doorkey"), ("eppo", "order_execution"),
          ("eppo", "atari_pong"), ("pearl", "sparse_point_robot"), ("htr", "sparse_point_robot"),
-         ("htr", "sparse_wheeled"), ("htr", "sparse_ant_goal"), ("cplanning", "point_maze")]
+         ("htr", "sparse_wheeled"), ("htr", "sparse_ant_goal"), ("cplanning", "point_maze"),
+         ("clearning", "maze11x11")]
 PAIR_OVERRIDES = {("htr", "sparse_wheeled"): ["env.kwargs.max_steps=10"],
                   ("htr", "sparse_ant_goal"): ["env.kwargs.max_steps=10"],
                   ("eppo", "atari_pong"): ["algo.encoder=nature_cnn", "algo.hidden=[32]",
