@@ -21,6 +21,10 @@ last 3 evaluations and over seeds, (a) HTR - PEARL-sparse >= 0.08, (b) HTR >= PE
 - 0.05 (close to the dense proxy, or above it), and (c) HTR's first successful evaluation comes
 before PEARL-sparse's on every seed. Spec §6.1 measured the dense-critic arm near 0 at this budget,
 so (b) may hold only because the proxy fails; the table says which.
+
+Second setting, ``--goal-radius 0.2 --arms pearl_sparse,htr_ser`` (spec §6.3's weaker rule, fixed
+before that run): on every seed HTR's first successful evaluation comes at most half as many
+gradient steps in as PEARL-sparse's (never = infinitely late); no final-success gap is asserted.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def off_line_goals(goals: np.ndarray, margin_deg: float = 12.0) -> np.ndarray:
     return np.abs(angle - 45.0 * np.round(angle / 45.0)) > margin_deg
 
 
-def run_one(arm: str, seed: int, iterations: int, eval_every: int) -> dict:
+def run_one(arm: str, seed: int, iterations: int, eval_every: int, goal_radius: float) -> dict:
     import torch
 
     from algos.htr import PEARL, PEARLConfig
@@ -61,7 +65,8 @@ def run_one(arm: str, seed: int, iterations: int, eval_every: int) -> dict:
 
     torch.set_num_threads(1)
     seed_everything(seed)
-    agent = PEARL(PEARLConfig(**{**REDUCED, **ARMS[arm]}), lambda: SparsePointRobotEnv(**ENV), seed=seed)
+    env_kwargs = {**ENV, "goal_radius": goal_radius}
+    agent = PEARL(PEARLConfig(**{**REDUCED, **ARMS[arm]}), lambda: SparsePointRobotEnv(**env_kwargs), seed=seed)
     test = list(agent.env.test_tasks)
     off_line = off_line_goals(agent.env.task_goal(test))
     log, kl, per_goal, start = [], [], [], time.time()
@@ -87,6 +92,8 @@ def first_success(log: list[dict]) -> float:
 
 
 def report(results: list[dict], args: argparse.Namespace, wall: float) -> str:
+    if args.goal_radius != 0.1:
+        return report_first_success(results, args, wall)
     seeds = sorted({r["seed"] for r in results})
     get = {(r["arm"], r["seed"]): r for r in results}
     last3 = lambda r, k: float(np.mean([x[k] for x in r["log"][-3:]]))
@@ -130,16 +137,47 @@ def report(results: list[dict], args: argparse.Namespace, wall: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report_first_success(results: list[dict], args: argparse.Namespace, wall: float) -> str:
+    """The weaker rule of the module docstring (goal radius 0.2)."""
+    seeds = sorted({r["seed"] for r in results})
+    get = {(r["arm"], r["seed"]): r for r in results}
+    cmd = (f".venv/bin/python benchmarks/htr_claim.py --seeds {args.seeds} --iterations {args.iterations} "
+           f"--goal-radius {args.goal_radius} --arms {args.arms}")
+    lines = [f"# HTR vs PEARL-sparse on the sparse point robot (goal radius {args.goal_radius})", "",
+             f"Command: `{cmd}`  ", f"{args.iterations * 250:,} gradient steps per run, seeds {seeds}, "
+             f"wall time {wall / 60:.1f} min on 2 CPU cores.", "",
+             "Pass rule (fixed before the run, spec §6.3): on every seed HTR's first successful evaluation "
+             "comes at most half as many gradient steps in as PEARL-sparse's.", "",
+             "| seed | PEARL-sparse first success | HTR first success | PEARL-sparse success (last 3) "
+             "| HTR success (last 3) | HTR relabelled slots |", "|---|---|---|---|---|---|"]
+    verdicts = []
+    for s in seeds:
+        p, h = get[("pearl_sparse", s)], get[("htr_ser", s)]
+        fp, fh = first_success(p["log"]), first_success(h["log"])
+        verdicts.append(fh < float("inf") and fh <= fp / 2)
+        last = lambda r, k: np.mean([x[k] for x in r["log"][-3:]])
+        lines.append(f"| {s} | {fp:,.0f} | {fh:,.0f} | {last(p, 'success'):.3f} | {last(h, 'success'):.3f} | "
+                     f"{np.mean([x['relabelled'] for x in h['log']]):.3f} |")
+    lines += ["", f"**Verdict: {'PASS' if all(verdicts) else 'FAIL'}**", "", "Success over training:", ""]
+    for r in results:
+        lines.append(f"- {r['arm']} seed {r['seed']}: " + " ".join(f"{x['success']:.2f}" for x in r["log"]))
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--iterations", type=int, default=160)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--goal-radius", type=float, default=0.1)
+    p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--out", default="docs/htr_results.md")
     args = p.parse_args()
     start = time.time()
-    jobs = [(arm, s, args.iterations, args.eval_every) for s in range(args.seeds) for arm in ARMS]
+    arms = args.arms.split(",")
+    jobs = [(arm, s, args.iterations, args.eval_every, args.goal_radius)
+            for s in range(args.seeds) for arm in arms]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(run_one, *zip(*jobs, strict=True)))
     text = report(results, args, time.time() - start)
