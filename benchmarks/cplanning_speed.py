@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/cplanning_speed.py [--nodes 1000] [--repeats 3]
 
-- E-step rebuild for N nodes: N^2 batched classifier evaluations (actor + twin critic, 2x256), the
-  sparsification, then Dijkstra with networkx and with scipy.sparse.csgraph. Target: < 1 s on CPU.
+- E-step rebuild for N nodes: N^2 batched classifier evaluations (actor + twin critic, 2x256, the
+  C-learning default, and 2x128, the CPU experiments' size), the sparsification, then Dijkstra with
+  networkx and with scipy.sparse.csgraph. Target: < 1 s on CPU.
 - C-learning critic update throughput: the fused twin critic (one batched module) against a naive
   version with two separate critic modules, same sizes (2x256, batch 256).
 """
@@ -45,6 +46,8 @@ def main() -> None:
     agent = CPlanning(CPlanningConfig(), lambda: PointMazeEnv("Maze11x11", resize=1), seed=0)
     nodes = np.random.default_rng(0).uniform(0, 1, (args.nodes, 2))
     t_c = best(lambda: agent._pair_probability(nodes, nodes), args.repeats)
+    small = CPlanning(CPlanningConfig(hidden=(128, 128)), lambda: PointMazeEnv("Maze11x11", resize=1), seed=0)
+    t_c128 = best(lambda: small._pair_probability(nodes, nodes), args.repeats)
     cost = -np.log(np.clip(agent._pair_probability(nodes, nodes), 1e-12, 1))
     sparse = planner.sparsify(cost, -math.log(0.3), top_k=10)
     t_sp = best(lambda: planner.sparsify(cost, -math.log(0.3), top_k=10), args.repeats)
@@ -75,11 +78,14 @@ def main() -> None:
     r_n = n / best(lambda: [step_naive() for _ in range(n)], args.repeats)
     print(f"\ntorch {torch.__version__}, 1 thread, best of {args.repeats}, N = {args.nodes}\n")
     print("| measure | value |\n|---|---|")
-    print(f"| N^2 classifier evaluations (s) | {t_c:.3f} |")
+    print(f"| N^2 classifier evaluations, 2x256 (s) | {t_c:.3f} |")
+    print(f"| N^2 classifier evaluations, 2x128 (s) | {t_c128:.3f} |")
     print(f"| sparsify, top-10 (s) | {t_sp:.3f} |")
     print(f"| Dijkstra, networkx (s) | {t_nx:.3f} |")
     print(f"| Dijkstra, scipy.sparse.csgraph (s) | {t_sc:.3f} |")
-    print(f"| E-step rebuild total, networkx / scipy (s) | {t_c + t_sp + t_nx:.3f} / {t_c + t_sp + t_sc:.3f} |")
+    print(f"| E-step rebuild total 2x256, networkx / scipy (s) | {t_c + t_sp + t_nx:.3f} / {t_c + t_sp + t_sc:.3f} |")
+    print(f"| E-step rebuild total 2x128, networkx / scipy (s) | {t_c128 + t_sp + t_nx:.3f} / "
+          f"{t_c128 + t_sp + t_sc:.3f} |")
     print(f"| twin critic updates/s, fused | {r_f:.0f} |")
     print(f"| twin critic updates/s, two modules | {r_n:.0f} |")
     print(f"| fused / two modules | {r_f / r_n:.2f}x |")

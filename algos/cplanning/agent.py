@@ -67,9 +67,15 @@ class CPlanning:
         self.env = env_factory(env)().unwrapped
         self.eval_env = eval_env_factory(env)().unwrapped
         self.env.reset(seed=seed)
-        self.sdim = int(self.env.observation_space.shape[0]) // 2
+        obs_dim = int(self.env.observation_space.shape[0])
+        self.goal_slice: slice = getattr(self.env, "goal_slice", slice(0, obs_dim // 2))
+        gdim = len(range(obs_dim)[self.goal_slice])
+        self.sdim = obs_dim - gdim
         self.adim = int(np.prod(self.env.action_space.shape))
-        self.learner = CLearner(cfg, self.sdim, self.sdim, self.adim, self.device)
+        if cfg.cost == "oracle" and not hasattr(self.env, "geodesic_between"):
+            raise ValueError("algo.cost=oracle needs an env with BFS geodesics (rlkit/PointMaze-v0); "
+                             "use algo.cost=learned")
+        self.learner = CLearner(cfg, self.sdim, gdim, self.adim, self.device)
         self.buffer = EpisodeBuffer({"obs": (self.sdim,), "action": (self.adim,), "next_obs": (self.sdim,)},
                                     cfg.buffer_size, seed=seed)
         self.rng = np.random.default_rng(seed)
@@ -78,43 +84,52 @@ class CPlanning:
         self.update_debt = 0.0
 
     # ------------------------------------------------------------------ E-step
-    def _pair_probability(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """min_j C_j(s_i, pi(s_i, s_j), s_j) for every pair, [len(src), len(dst)]."""
+    def _pair_probability(self, src: np.ndarray, dst: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """min_j C_j(s_i, pi(s_i, g_k), g_k) for states ``src`` x goals ``dst``, [len(src), len(dst)].
+        Evaluated in blocks of about ``chunk`` pairs so activations stay in cache."""
         s = torch.as_tensor(src, dtype=torch.float32, device=self.device)
         g = torch.as_tensor(dst, dtype=torch.float32, device=self.device)
-        S = s[:, None].expand(-1, len(g), -1).reshape(-1, self.sdim)
-        G = g[None].expand(len(s), -1, -1).reshape(-1, self.sdim)
+        rows = max(1, chunk // len(g))
+        out = []
         with torch.no_grad():
-            a = torch.tanh(self.learner.actor(torch.cat([S, G], -1))[0])
-            c = torch.sigmoid(self.learner.logits(self.learner.critic, S, G, a).min(0).values)
-        return c.view(len(s), len(g)).cpu().numpy().astype(np.float64)
+            for block in s.split(rows):
+                S = block[:, None].expand(-1, len(g), -1).reshape(len(block) * len(g), -1)
+                G = g[None].expand(len(block), -1, -1).reshape(len(block) * len(g), -1)
+                a = torch.tanh(self.learner.actor(torch.cat([S, G], -1))[0])
+                out.append(torch.sigmoid(self.learner.logits(self.learner.critic, S, G, a).min(0).values))
+        return torch.cat(out).view(len(s), len(g)).cpu().numpy().astype(np.float64)
 
     def _oracle_cost(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         env = self.env
-        return env.geodesic_between(env.unnormalise(src)[:, None], env.unnormalise(dst)[None])
+        return env.geodesic_between(env.unnormalise(src[:, self.goal_slice])[:, None], env.unnormalise(dst)[None])
 
     def plan(self, start: np.ndarray, goal: np.ndarray) -> tuple[list[np.ndarray], bool]:
-        """Waypoints (normalised states) from ``start`` to ``goal``, and whether a path was found."""
+        """Waypoints (goals, normalised like the env's) from state ``start`` to ``goal``, and whether a
+        path was found. Graph indices: N replay states, then the start (a source only), then the goal
+        (a destination only); edge i -> j scores reaching node j's goal part from state i."""
         cfg = self.cfg
         if self.nodes is None or self.episodes % cfg.rebuild_every == 0:
             rows = torch.randint(self.buffer.size, (cfg.num_nodes,), generator=self.buffer.generator)
             self.nodes = self.buffer.storage.read(rows)["next_obs"].numpy().astype(np.float64)
-        nodes = np.concatenate([self.nodes, start[None], goal[None]])
+        n = len(self.nodes)
+        sources = np.concatenate([self.nodes, start[None]])
+        goals = np.concatenate([self.nodes[:, self.goal_slice], goal[None]])
         if cfg.cost == "oracle":
-            cost, max_cost = self._oracle_cost(nodes, nodes), cfg.oracle_max_hop
+            pair_cost, max_cost = self._oracle_cost(sources, goals), cfg.oracle_max_hop
         else:
-            prob = self._pair_probability(nodes, nodes)
-            cost, max_cost = -np.log(np.clip(prob, 1e-12, 1.0)), -math.log(cfg.min_prob)
-        n = len(nodes)
-        path = planner.shortest_path(planner.sparsify(cost, max_cost, cfg.top_k), n - 2, n - 1, cfg.backend)
+            prob = self._pair_probability(sources, goals)
+            pair_cost, max_cost = -np.log(np.clip(prob, 1e-12, 1.0)), -math.log(cfg.min_prob)
+        cost = np.full((n + 2, n + 2), np.inf)
+        cost[: n + 1, np.r_[0:n, n + 1]] = pair_cost
+        path = planner.shortest_path(planner.sparsify(cost, max_cost, cfg.top_k), n, n + 1, cfg.backend)
         if path is not None:
-            return [nodes[i] for i in planner.pick_waypoints(path, cfg.num_waypoints)[:-1]], True
+            return [goals[i] for i in planner.pick_waypoints(path, cfg.num_waypoints)[:-1]], True
         if cfg.cost == "oracle":
-            w_from, w_to = np.exp(-cost[n - 2, : n - 2]), np.exp(-cost[: n - 2, n - 1])
+            w_from, w_to = np.exp(-pair_cost[n, :n]), np.exp(-pair_cost[:n, n])
         else:
             ratio = lambda p: p / np.clip(1 - p, 1e-6, None)          # w = C / (1 - C)
-            w_from, w_to = ratio(prob[n - 2, : n - 2]), ratio(prob[: n - 2, n - 1])
-        return [nodes[planner.resample_waypoint(w_from, w_to, self.rng)]], False
+            w_from, w_to = ratio(prob[n, :n]), ratio(prob[:n, n])
+        return [goals[planner.resample_waypoint(w_from, w_to, self.rng)]], False
 
     # ------------------------------------------------------------------ acting
     def _action(self, state: np.ndarray, goal: np.ndarray, deterministic: bool) -> np.ndarray:
@@ -123,15 +138,19 @@ class CPlanning:
             a = torch.tanh(self.learner.actor(x)[0]) if deterministic else self.learner.actor.sample(x)[0]
         return a[0].cpu().numpy()
 
-    def _reached(self, env, state: np.ndarray, target: np.ndarray) -> bool:
-        return bool(np.linalg.norm(env.unnormalise(state - target)) < env.success_radius)
+    def _distance(self, env, state: np.ndarray, target: np.ndarray) -> float:
+        """Distance in env units between the achieved goal of ``state`` and ``target``."""
+        gap = state[self.goal_slice] - target
+        return float(np.linalg.norm(env.unnormalise(gap) if hasattr(env, "unnormalise") else gap))
 
-    def run_episode(self, env, waypoints: list[np.ndarray], explore: bool, store: bool) -> dict[str, float]:
-        """One episode commanded through ``waypoints`` then to the env's goal."""
-        obs = env._obs()
+    def run_episode(self, env, obs: np.ndarray, waypoints: list[np.ndarray], explore: bool,
+                    store: bool) -> dict[str, float]:
+        """One episode from the reset observation ``obs``, commanded through ``waypoints`` then to the
+        env's goal; switches waypoint when it is reached or after ``steps_per_waypoint`` steps."""
         goal = obs[self.sdim:]
-        targets, reached, on_target, success, coverage = [*waypoints, goal], 0, 0, 0.0, 0.0
+        targets, reached, on_target, success = [*waypoints, goal], 0, 0, 0.0
         states, actions = [obs[:self.sdim]], []
+        min_distance = self._distance(env, obs[:self.sdim], goal)
         done = False
         while not done:
             state = obs[:self.sdim]
@@ -142,24 +161,32 @@ class CPlanning:
             obs, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
             states.append(obs[:self.sdim]), actions.append(action)
-            success = max(success, info["success"])
+            success = max(success, float(info["success"]))
+            min_distance = min(min_distance, self._distance(env, obs[:self.sdim], goal))
             on_target += 1
-            if len(targets) > 1 and (self._reached(env, obs[:self.sdim], targets[0])
-                                     or on_target >= self.cfg.steps_per_waypoint):
-                reached += self._reached(env, obs[:self.sdim], targets[0])
-                targets, on_target = targets[1:], 0
+            if len(targets) > 1:
+                at_waypoint = self._distance(env, obs[:self.sdim], targets[0]) < env.success_radius
+                if at_waypoint or on_target >= self.cfg.steps_per_waypoint:
+                    reached += at_waypoint
+                    targets, on_target = targets[1:], 0
             if store:
                 self.env_steps += 1
                 self._maybe_update()
+        s = np.array(states)
         if store:
-            s = torch.as_tensor(np.array(states), dtype=torch.float32)
-            action_t = torch.as_tensor(np.array(actions), dtype=torch.float32)
-            self.buffer.add_episode({"obs": s[:-1], "action": action_t, "next_obs": s[1:]})
-            if hasattr(env, "geodesic_from"):
-                coverage = float(np.max(env.geodesic_from(env.unnormalise(s[0].numpy()),
-                                                          env.unnormalise(s.numpy()))))
+            self.buffer.add_episode({"obs": torch.as_tensor(s[:-1], dtype=torch.float32),
+                                     "action": torch.as_tensor(np.array(actions), dtype=torch.float32),
+                                     "next_obs": torch.as_tensor(s[1:], dtype=torch.float32)})
         return {"success": success, "waypoint_reach_rate": reached / max(len(waypoints), 1),
-                "coverage": coverage}
+                "coverage": self._coverage(env, s), "min_distance": min_distance, "length": len(actions)}
+
+    def _coverage(self, env, states: np.ndarray) -> float:
+        """Farthest distance from the start among an episode's states: BFS cells on point mazes,
+        Euclidean in achieved-goal space elsewhere."""
+        achieved = states[:, self.goal_slice]
+        if hasattr(env, "geodesic_from"):
+            return float(np.max(env.geodesic_from(env.unnormalise(achieved[0]), env.unnormalise(achieved))))
+        return float(np.max(np.linalg.norm(achieved - achieved[0], axis=-1)))
 
     def _maybe_update(self) -> None:
         if self.buffer.size < self.cfg.batch_size or self.env_steps < self.cfg.random_steps:
@@ -177,7 +204,7 @@ class CPlanning:
         waypoints, found = [], None
         if self.cfg.planning and self.env_steps >= self.cfg.planning_start:
             waypoints, found = self.plan(obs[:self.sdim], obs[self.sdim:])
-        out = self.run_episode(self.env, waypoints, explore=True, store=True)
+        out = self.run_episode(self.env, obs, waypoints, explore=True, store=True)
         self.episodes += 1
         metrics = {"train/episode_success": out["success"], "train/env_steps": float(self.env_steps),
                    "cplanning/coverage": out["coverage"], **getattr(self, "last_losses", {})}
@@ -193,9 +220,10 @@ class CPlanning:
             obs, _ = self.eval_env.reset(seed=self.seed + 1_000_003 + self.eval_episodes)
             self.eval_episodes += 1
             waypoints = self.plan(obs[:self.sdim], obs[self.sdim:])[0] if self.cfg.test_search else []
-            results.append(self.run_episode(self.eval_env, waypoints, explore=False, store=False)["success"])
-        return {"eval/success": float(np.mean(results)), "eval/return": float(np.mean(results)),
-                "eval/length": float(self.eval_env.max_steps)}
+            results.append(self.run_episode(self.eval_env, obs, waypoints, explore=False, store=False))
+        mean = lambda k: float(np.mean([r[k] for r in results]))
+        return {"eval/success": mean("success"), "eval/return": mean("success"), "eval/length": mean("length"),
+                "eval/min_distance": mean("min_distance")}
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float64)
