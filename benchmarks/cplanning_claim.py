@@ -159,7 +159,8 @@ def report(results: list[dict], args: argparse.Namespace, wall: float) -> str:
         ok = all(m(a, "coverage") > m("c_learning", "coverage") for a in ("c_planning", "c_planning_oracle"))
     else:
         cp, cl = final("c_planning", "far"), final("c_learning", "far")
-        ok = cp > cl and cp > final("c_learning", "far_search") and abs(final("c_planning", "far_search") - cp) <= 0.1
+        search_gap = abs(final("c_planning", "far_search") - cp)
+        ok = cp > cl and cp > final("c_learning", "far_search") and search_gap <= 0.1
     lines += ["", f"**Verdict: {'PASS' if ok else 'FAIL'}**", "", "Per seed (coverage / farthest):", ""]
     for arm in arms:
         lines.append(f"- {arm}: " + ", ".join(f"{r['coverage']:.3f} / {r['max_reach']:.0f}" for r in by[arm]))
@@ -182,7 +183,8 @@ def main() -> None:
     p.add_argument("--out", default=None, help="default: docs/cplanning_results.md (tier 1), "
                    "docs/cplanning_results_tier2.md (tier 2)")
     args = p.parse_args()
-    out = Path(args.out or ("docs/cplanning_results.md" if args.tier == 1 else "docs/cplanning_results_tier2.md"))
+    default = "docs/cplanning_results.md" if args.tier == 1 else "docs/cplanning_results_tier2.md"
+    out = Path(args.out or default)
     start = time.time()
     jobs = [(args.tier, arm, s, args.steps, args.eval_every) for s in range(args.seeds)
             for arm in TIERS[args.tier]["arms"]]

@@ -83,7 +83,8 @@ def main() -> None:
     print(f"| sparsify, top-10 (s) | {t_sp:.3f} |")
     print(f"| Dijkstra, networkx (s) | {t_nx:.3f} |")
     print(f"| Dijkstra, scipy.sparse.csgraph (s) | {t_sc:.3f} |")
-    print(f"| E-step rebuild total 2x256, networkx / scipy (s) | {t_c + t_sp + t_nx:.3f} / {t_c + t_sp + t_sc:.3f} |")
+    print(f"| E-step rebuild total 2x256, networkx / scipy (s) | {t_c + t_sp + t_nx:.3f} / "
+          f"{t_c + t_sp + t_sc:.3f} |")
     print(f"| E-step rebuild total 2x128, networkx / scipy (s) | {t_c128 + t_sp + t_nx:.3f} / "
           f"{t_c128 + t_sp + t_sc:.3f} |")
     print(f"| twin critic updates/s, fused | {r_f:.0f} |")

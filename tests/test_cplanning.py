@@ -151,3 +151,41 @@ def test_cplanning_collects_through_waypoints_and_logs_the_search(cost):
     assert agent.buffer.size == 120 and set(agent.buffer.lengths) == {30}
     assert 0 <= last["cplanning/waypoint_reach_rate"] <= 1
     assert "eval/success" in agent.evaluate(2)
+
+
+ROBOTICS = [("rlkit/RoboticsMaze-v0", {"env_id": "PointMaze_UMaze-v3"}, 2),
+            ("rlkit/RoboticsMaze-v0",
+             {"env_id": "AntMaze_UMaze-v5", "include_cfrc_ext_in_observation": False}, 2),
+            ("rlkit/SawyerPush-v0", {}, 3)]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(("env_id", "kwargs", "goal_dim"), ROBOTICS, ids=["pointmaze", "antmaze", "sawyer"])
+def test_robotics_goal_envs_pass_check_env_and_take_an_injected_goal(env_id, kwargs, goal_dim):
+    pytest.importorskip("gymnasium_robotics" if "Maze" in env_id else "metaworld")
+    env = gym.make(env_id, max_steps=5, **kwargs).unwrapped
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=3)
+    achieved = obs[env.goal_slice]
+    assert len(achieved) == goal_dim and obs.shape == env.observation_space.shape
+    obs, info = env.reset(seed=3, options={"goal": achieved})          # the goal is where we start
+    np.testing.assert_allclose(obs[-goal_dim:], achieved)
+    assert info["success"] == 1.0 and env.compute_reward(achieved, achieved) == 1.0
+    steps = [env.step(env.action_space.sample()) for _ in range(5)]
+    assert [s[3] for s in steps] == [False] * 4 + [True] and not any(s[2] for s in steps)
+    env.close()
+
+
+def test_cplanning_plans_in_a_goal_space_smaller_than_the_state():
+    pytest.importorskip("gymnasium_robotics")
+    from algos.cplanning import CPlanning, CPlanningConfig
+
+    cfg = CPlanningConfig(hidden=(16,), batch_size=16, random_steps=20, planning_start=20, num_nodes=10,
+                          min_prob=0.01)
+    agent = CPlanning(cfg, lambda: gym.make("rlkit/RoboticsMaze-v0", max_steps=10), seed=0)
+    for _ in range(4):
+        agent.train_step()
+    obs, _ = agent.env.reset(seed=1)
+    waypoints, _ = agent.plan(obs[:agent.sdim], obs[agent.sdim:])
+    assert agent.sdim == 6 and all(w.shape == (2,) for w in waypoints)
+    assert agent.evaluate(1)["eval/length"] == 10

@@ -16,9 +16,13 @@ PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", 
          ("sac", "hopper"), ("rlqp", "qp_mixed"), ("eppo", "minigrid_doorkey"), ("eppo", "order_execution"),
          ("eppo", "atari_pong"), ("pearl", "sparse_point_robot"), ("htr", "sparse_point_robot"),
          ("htr", "sparse_wheeled"), ("htr", "sparse_ant_goal"), ("cplanning", "point_maze"),
-         ("clearning", "maze11x11")]
+         ("clearning", "maze11x11"), ("cplanning", "pointmaze_umaze"), ("cplanning", "antmaze_umaze"),
+         ("cplanning", "sawyer_push")]
 PAIR_OVERRIDES = {("htr", "sparse_wheeled"): ["env.kwargs.max_steps=10"],
                   ("htr", "sparse_ant_goal"): ["env.kwargs.max_steps=10"],
+                  ("cplanning", "pointmaze_umaze"): ["env.kwargs.max_steps=20"],
+                  ("cplanning", "antmaze_umaze"): ["env.kwargs.max_steps=20"],
+                  ("cplanning", "sawyer_push"): ["env.kwargs.max_steps=20"],
                   ("eppo", "atari_pong"): ["algo.encoder=nature_cnn", "algo.hidden=[32]",
                                           "env.kwargs.max_episode_steps=100"]}
 

@@ -101,7 +101,8 @@ class CPlanning:
 
     def _oracle_cost(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         env = self.env
-        return env.geodesic_between(env.unnormalise(src[:, self.goal_slice])[:, None], env.unnormalise(dst)[None])
+        achieved = env.unnormalise(src[:, self.goal_slice])
+        return env.geodesic_between(achieved[:, None], env.unnormalise(dst)[None])
 
     def plan(self, start: np.ndarray, goal: np.ndarray) -> tuple[list[np.ndarray], bool]:
         """Waypoints (goals, normalised like the env's) from state ``start`` to ``goal``, and whether a
@@ -194,7 +195,7 @@ class CPlanning:
         self.update_debt += self.cfg.updates_per_step
         while self.update_debt >= 1:
             self.update_debt -= 1
-            batch = relabel_batch(self.buffer, self.cfg, slice(0, self.sdim))
+            batch = relabel_batch(self.buffer, self.cfg, self.goal_slice)
             self.last_losses = self.learner.update({k: v.to(self.device) for k, v in batch.items()})
 
     # ------------------------------------------------------------------ Algorithm contract
