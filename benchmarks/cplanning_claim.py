@@ -13,7 +13,8 @@ nodes, rebuilt every 10 episodes, c_min 0.3 -> top-5 edges per node, K = 8, 20 s
 planning from 5k steps); C-Planning with oracle BFS edge costs (hops <= 4 cells).
 
 Metrics: coverage = fraction of the states collected in the last third of training whose BFS
-distance from the start cell is >= 0.6 x 36 cells, and the farthest such distance; path-found and
+distance from the start cell is >= 0.6 x 36 cells, and the farthest such distance (the JSON also
+keeps per-cell visit counts of those states: the notebook's coverage maps); path-found and
 waypoint-reach rates; greedy success (no search) on 50 far goals (>= 22 cells) and 50 uniform goals.
 
 Pass rule (fixed before the runs; spec §6.3 Tier 1): mean coverage over seeds of BOTH C-Planning
@@ -118,11 +119,14 @@ def run_one(tier: int, arm: str, seed: int, steps: int, eval_every: int) -> dict
             next_eval += eval_every
             log.append(evaluate(agent, env, pairs, seed, spec["search_eval"]))
     states = agent.buffer.storage.read(torch.arange(agent.buffer.size))["next_obs"].numpy()
-    dist = env.geodesic_from(np.array([0.5, 0.5]), env.unnormalise(states[-len(states) // 3:]))
+    late = env.unnormalise(states[-len(states) // 3:])
+    dist = env.geodesic_from(np.array([0.5, 0.5]), late)
+    visits = np.bincount(env.cell_index(late), minlength=env.walls.size).reshape(env.walls.shape)
     planned = [s for s in stats if "cplanning/path_found" in s]
     mean = lambda k: float(np.mean([s[k] for s in planned])) if planned else float("nan")
     return {"arm": arm, "seed": seed, "log": log, "time_s": time.time() - start,
-            "coverage": float((dist >= far_threshold(env)).mean()), "max_reach": float(dist.max()),
+            "coverage": float((dist >= far_threshold(env)).mean()),
+            "visits": visits.tolist(), "walls": env.walls.astype(int).tolist(), "max_reach": float(dist.max()),
             "path_found": mean("cplanning/path_found"), "waypoints": mean("cplanning/waypoints"),
             "waypoint_reach": mean("cplanning/waypoint_reach_rate")}
 
