@@ -1,3 +1,5 @@
+import numpy as np
+import pytest
 import torch
 
 from rlkit.nn import GPT, MLP, VAE, ConvEncoder, EnsembleMLP, GPTConfig
@@ -52,21 +54,42 @@ def test_gpt_rejects_sequences_longer_than_block_size():
         raise AssertionError
 
 
-def test_conv_encoder_and_vae_shapes_and_finite_loss():
-    x = torch.rand(2, 3, 64, 64)
-    assert ConvEncoder(out_dim=10)(x).shape == (2, 10)
-    vae = VAE(latent_dim=8, depth=8)
-    recon, mu, log_var = vae(x)
-    assert recon.shape == x.shape and mu.shape == (2, 8)
+@pytest.mark.parametrize(("arch", "size", "channels"), [("ls3", 64, 3), ("ls3", 64, 9), ("small", 32, 3)])
+def test_conv_encoder_and_vae_shapes_and_finite_loss(arch, size, channels):
+    x = torch.rand(2, channels, size, size)
+    assert ConvEncoder(channels, 10, size, arch)(x).shape == (2, 10)
+    vae = VAE(latent_dim=8, in_channels=channels, image_size=size, arch=arch)
+    recon, mu, log_std = vae(x)
+    assert recon.shape == x.shape and mu.shape == log_std.shape == (2, 8)
     loss = vae.loss(x)
     assert torch.isfinite(loss["loss"]) and loss["kl"] >= 0
 
 
+def test_ls3_encoder_spatial_sizes_match_the_official_net():
+    enc = ConvEncoder(3, 64, 64, "ls3")
+    sizes, h = [], torch.zeros(1, 3, 64, 64)
+    for layer in enc.conv:
+        h = layer(h)
+        sizes.append(h.shape[-1])
+    assert sizes[::2] == [31, 10, 4, 1] and h.shape[1] == 256
+    with pytest.raises(ValueError, match="arch=small"):
+        VAE(image_size=32, arch="ls3")
+
+
+def test_vae_kl_matches_torch_distributions():
+    vae = VAE(latent_dim=2, image_size=32, arch="small", beta=1.0)
+    mu, log_std = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.0, -0.5]])
+    vae.encode = lambda x: (mu, log_std)
+    kl = torch.distributions.kl_divergence(torch.distributions.Normal(mu, log_std.exp()),
+                                           torch.distributions.Normal(0.0, 1.0)).mean()
+    np.testing.assert_allclose(vae.loss(torch.rand(1, 3, 32, 32))["kl"].item(), kl.item(), rtol=1e-6)
+
+
 def test_vae_learns_to_reconstruct_a_fixed_image():
     torch.manual_seed(0)
-    vae = VAE(latent_dim=4, depth=8, beta=0.01)
-    x = torch.zeros(8, 3, 64, 64)
-    x[:, :, 16:40, 20:44] = 1.0  # a white square
+    vae = VAE(latent_dim=4, image_size=32, arch="small")
+    x = torch.zeros(8, 3, 32, 32)
+    x[:, :, 8:20, 10:22] = 1.0  # a white square
     opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
     first = vae.loss(x)["recon"].item()
     for _ in range(60):
