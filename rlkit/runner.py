@@ -244,6 +244,8 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
     (run_dir / "config.yaml").write_text(config_yaml)
     logger = Logger(run_dir, wandb_cfg=OmegaConf.to_container(cfg.logger.wandb, resolve=True),
                     tensorboard=bool(cfg.logger.tensorboard), config=OmegaConf.to_container(cfg, resolve=True))
+    if hasattr(algo, "set_run_dir"):    # optional: algorithms with resumable stages of their own (LS3)
+        algo.set_run_dir(run_dir)
     runner = Runner(algo, run_dir, runner_cfg, logger, seed, config_yaml)
     resumed = runner.try_resume()
     if resumed:

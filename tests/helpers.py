@@ -17,7 +17,17 @@ TINY_META = ["algo.net_size=16", "algo.net_layers=2", "algo.encoder_hidden=[16]"
              "algo.num_steps_posterior=20", "algo.num_train_steps_per_itr=2", "algo.batch_size=8",
              "algo.embedding_batch_size=8", "algo.num_exp_traj_eval=1", "algo.num_steps_per_eval=40",
              "algo.buffer_size=2000", "env.kwargs.num_tasks=10", "env.kwargs.num_train_tasks=6"]
+TINY_LS3 = ["algo.n_demos=2", "algo.n_constraint=2", "algo.vae_arch=small", "algo.vae_iters=4",
+            "algo.vae_batch=16",
+            "algo.latent_dim=4", "algo.dyn_hidden=[16]", "algo.val_hidden=[16]", "algo.head_hidden=[16]",
+            "algo.val_members=2", "algo.dyn_members=2", "algo.dyn_pretrain=3", "algo.val_mc_pretrain=3",
+            "algo.val_td_pretrain=3", "algo.safe_pretrain=3", "algo.constr_pretrain=3", "algo.goal_pretrain=3",
+            "algo.dyn_updates=2", "algo.val_updates=2", "algo.safe_updates=2", "algo.constr_updates=2",
+            "algo.goal_updates=2", "algo.episodes_per_iter=2", "algo.population=16", "algo.elites=4",
+            "algo.particles=2", "algo.iterations=3", "algo.batch_size=16", "env.kwargs.image_size=16",
+            "env.kwargs.horizon=10"]
 TINY_ALGO = {
+    "ls3": TINY_LS3,
     "ppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1"],
     "eppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1",
              "algo.num_policies=2", "algo.hidden=[16]"],

@@ -1,0 +1,364 @@
+"""LS3 (Wilcox et al., CoRL 2021): latent-space safe sets for long-horizon visuomotor control.
+
+Stages (spec §1.1), each resumable after a kill (files under ``<run_dir>/ls3/`` unless ``dataset`` /
+``vae_checkpoint`` name files to reuse across runs):
+
+1. offline data from the scripted teachers (``dataset.npz``);
+2. the VAE, trained on every offline image, then frozen (``vae.pt``, saved every
+   ``stage_checkpoint_every`` iterations);
+3. the latent replay: each image becomes its posterior (mu, log_std), trajectories shuffled;
+4. pretraining of dynamics, value (Monte-Carlo, then TD), safe set, constraint and goal models
+   (``modules.pt``, saved every ``stage_checkpoint_every`` gradient steps);
+5. online: ``train_step`` is one episode with the CEM planner; after every ``episodes_per_iter``
+   episodes every latent model gets its fixed number of updates (the VAE never).
+
+The run's own checkpoint (the runner's ``last.pt``) holds everything after stage 5 starts.
+Defaults are the official code's (spec §1.10) with the navigation README overrides (H = 5,
+gamma_S = 0.3); conf/algo/ls3.yaml and the ``ls3_*`` presets set the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from algos.ls3.data import collect_navigation, load_dataset, random_crops, save_dataset
+from algos.ls3.models import (
+    DynamicsEnsemble,
+    LatentClassifier,
+    LatentReplay,
+    SafeSet,
+    ValueEnsemble,
+    trajectory_labels,
+)
+from algos.ls3.planner import PlannerConfig, SafeSetCEM
+from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.config import check, check_positive
+from rlkit.envs import EnvLike, env_factory
+from rlkit.nn import VAE
+
+
+@dataclass
+class LS3Config(PlannerConfig):
+    """Official defaults (spec §1.10); planner keys are :class:`PlannerConfig`'s."""
+
+    # offline data and VAE
+    n_demos: int = 50
+    n_constraint: int = 50
+    dataset: str | None = None
+    latent_dim: int = 32
+    vae_arch: str = "ls3"
+    vae_beta: float = 1e-6
+    vae_lr: float = 1e-4
+    vae_batch: int = 256
+    vae_iters: int = 100_000
+    enc_data_aug: bool = True
+    vae_checkpoint: str | None = None
+    # latent models
+    buffer_size: int = 35_000
+    batch_size: int = 256
+    dyn_members: int = 5
+    dyn_hidden: tuple[int, ...] = (128, 128)
+    dyn_lr: float = 1e-3
+    val_members: int = 5
+    val_hidden: tuple[int, ...] = (200, 200, 200)
+    val_lr: float = 1e-4
+    gamma: float = 0.99
+    target_every: int = 100
+    head_hidden: tuple[int, ...] = (200, 200, 200)
+    head_lr: float = 1e-4
+    safe_set_type: str = "bellman"
+    safe_set_reduction: str = "max"
+    safe_set_bellman_coef: float = 0.3
+    # update counts: pretraining, then per online iteration
+    dyn_pretrain: int = 10_000
+    val_mc_pretrain: int = 10_000
+    val_td_pretrain: int = 10_000
+    safe_pretrain: int = 10_000
+    constr_pretrain: int = 10_000
+    goal_pretrain: int = 10_000
+    dyn_updates: int = 512
+    val_updates: int = 2000
+    safe_updates: int = 512
+    constr_updates: int = 512
+    goal_updates: int = 512
+    episodes_per_iter: int = 10
+    stage_checkpoint_every: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("dyn_hidden", "val_hidden", "head_hidden"):
+            setattr(self, name, tuple(getattr(self, name)))
+        check(self.safe_set_type in ("bellman", "bc"), "safe_set_type", self.safe_set_type,
+              "must be bellman or bc")
+        check(self.feasibility in ("score", "mask"), "feasibility", self.feasibility, "must be score or mask")
+        check(self.sampling in ("per_step_member", "ts1"), "sampling", self.sampling,
+              "must be per_step_member or ts1")
+        check(self.elites <= self.population, "elites", self.elites, "must be <= population")
+        check_positive(self, "population", "elites", "particles", "horizon", "iterations", "latent_dim",
+                       "vae_batch", "batch_size", "episodes_per_iter", "buffer_size")
+
+    def planner(self) -> PlannerConfig:
+        return PlannerConfig(**{f.name: getattr(self, f.name) for f in fields(PlannerConfig)})
+
+
+def to_float_images(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), device=device).float().div_(255.0)
+
+
+class LS3:
+    """LS3 on an image env with ``info["constraint"]``, ``info["state"]`` and teachers (module docstring)."""
+
+    config_class = LS3Config
+
+    def __init__(self, cfg: LS3Config, env: EnvLike, *, device: str | torch.device = "cpu",
+                 seed: int = 0) -> None:
+        self.cfg, self.device, self.seed = cfg, torch.device(device), seed
+        self.env = env_factory(env)()
+        self.env.reset(seed=seed)
+        shape = self.env.observation_space.shape
+        self.adim = int(np.prod(self.env.action_space.shape))
+        d = cfg.latent_dim
+        self.vae = VAE(d, shape[0], shape[-1], cfg.vae_arch, cfg.vae_beta).to(self.device)
+        self.dynamics = DynamicsEnsemble(d, self.adim, cfg.dyn_members, cfg.dyn_hidden).to(self.device)
+        self.value = ValueEnsemble(d, cfg.val_members, cfg.val_hidden, cfg.gamma,
+                                   cfg.target_every).to(self.device)
+        self.safe_set = SafeSet(d, cfg.head_hidden, cfg.safe_set_bellman_coef, cfg.safe_set_type,
+                                cfg.safe_set_reduction, cfg.target_every).to(self.device)
+        self.constraint = LatentClassifier(d, "constraint", cfg.head_hidden).to(self.device)
+        self.goal = LatentClassifier(d, "goal", cfg.head_hidden).to(self.device)
+        lr = {"dynamics": cfg.dyn_lr, "value": cfg.val_lr, "safe_set": cfg.head_lr, "constraint": cfg.head_lr,
+              "goal": cfg.head_lr}
+        self.optims = {name: torch.optim.Adam(getattr(self, name).parameters(), lr=lr[name]) for name in lr}
+        self.vae_optim = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr)
+        self.replay = LatentReplay(d, self.adim, cfg.buffer_size, seed, self.device)
+        self.planner = SafeSetCEM(cfg.planner(), self.dynamics, self.value, self.safe_set, self.constraint,
+                                  self.goal, self.env.action_space.low, self.env.action_space.high, seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.run_dir: Path | None = None
+        self.ready, self.episodes = False, 0
+
+    # ------------------------------------------------------------------ stage files
+    def set_run_dir(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def _stage_path(self, configured: str | None, name: str) -> Path | None:
+        if configured:
+            return Path(configured)
+        return None if self.run_dir is None else self.run_dir / "ls3" / name
+
+    # ------------------------------------------------------------------ stage 1-3
+    def offline_data(self) -> dict[str, np.ndarray]:
+        path = self._stage_path(self.cfg.dataset, "dataset.npz")
+        if path is not None and path.exists():
+            return load_dataset(path)
+        data = collect_navigation(self.env, self.cfg.n_demos, self.cfg.n_constraint, self.seed)
+        if path is not None:
+            save_dataset(path, data)
+        return data
+
+    def train_vae(self, images: np.ndarray) -> dict[str, float]:
+        """Mean-MSE + beta KL on random offline images; ``enc_data_aug``: the input is a second
+        random crop of the target crop (spec §1.2). Resumes from its stage file."""
+        cfg, path = self.cfg, self._stage_path(self.cfg.vae_checkpoint, "vae.pt")
+        start = 0
+        if path is not None and path.exists():
+            state = load_checkpoint(path)
+            self.vae.load_state_dict(state["vae"])
+            self.vae_optim.load_state_dict(state["optim"])
+            start = int(state["iteration"])
+        losses = {}
+        for it in range(start, cfg.vae_iters):
+            rows = torch.randint(len(images), (cfg.vae_batch,), generator=self.generator)
+            target = random_crops(to_float_images(images[rows.numpy()], self.device), self.generator)
+            x = random_crops(target, self.generator) if cfg.enc_data_aug else target
+            out = self.vae.loss(x, target)
+            self.vae_optim.zero_grad()
+            out["loss"].backward()
+            self.vae_optim.step()
+            losses = {f"vae/{k}": float(v.detach()) for k, v in out.items()}
+            if path is not None and ((it + 1) % cfg.stage_checkpoint_every == 0 or it + 1 == cfg.vae_iters):
+                save_checkpoint({"vae": self.vae.state_dict(), "optim": self.vae_optim.state_dict(),
+                                 "iteration": it + 1}, path)
+        self.vae.requires_grad_(False)
+        return losses
+
+    @torch.no_grad()
+    def encode(self, images: np.ndarray, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior (mu, log_std) of uint8 images [N, C, S, S]."""
+        parts = [self.vae.encode(to_float_images(images[i:i + chunk], self.device))
+                 for i in range(0, len(images), chunk)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def add_episode(self, ep: dict[str, Any], on_policy: float) -> None:
+        """Latent rows of one episode with its safe-set labels and reward-to-go."""
+        reward = torch.as_tensor(np.asarray(ep["reward"]), dtype=torch.float32, device=self.device)
+        safe, rtg = trajectory_labels(reward)
+        n = len(reward)
+        self.replay.add({"mu": ep["mu"], "log_std": ep["log_std"], "next_mu": ep["next_mu"],
+                         "next_log_std": ep["next_log_std"],
+                         "action": torch.as_tensor(np.asarray(ep["action"])),
+                         "reward": reward, "constraint": torch.as_tensor(np.asarray(ep["constraint"])),
+                         "safe": safe, "rtg": rtg, "on_policy": torch.full((n,), on_policy),
+                         "done": torch.as_tensor(np.asarray(ep["done"]))})
+
+    def fill_replay(self, data: dict[str, np.ndarray]) -> None:
+        mu, log_std = self.encode(data["obs"])
+        next_mu, next_log_std = self.encode(data["next_obs"])
+        episodes = np.unique(data["episode"])
+        for e in episodes[np.random.default_rng(self.seed).permutation(len(episodes))]:
+            rows = np.flatnonzero(data["episode"] == e)
+            ep = {k: data[k][rows] for k in ("action", "reward", "constraint", "done")}
+            ep |= {"mu": mu[rows], "log_std": log_std[rows], "next_mu": next_mu[rows],
+                   "next_log_std": next_log_std[rows]}
+            self.add_episode(ep, float(data["on_policy"][rows[0]]))
+
+    # ------------------------------------------------------------------ stage 4-5: model updates
+    def update(self, name: str, steps: int) -> float:
+        """``steps`` gradient steps on one latent model; returns its last loss."""
+        cfg, loss = self.cfg, torch.tensor(float("nan"))
+        key = "value" if name.startswith("value") else name
+        model, optim = getattr(self, key), self.optims[key]
+        for _ in range(steps):
+            if name == "dynamics":
+                loss = model.loss(self.replay.sample(cfg.batch_size, members=cfg.dyn_members))
+            elif name.startswith("value"):
+                loss = model.loss(self.replay.sample(cfg.batch_size, on_policy_only=True),
+                                  "mc" if name == "value_mc" else "td")
+            else:
+                loss = model.loss(self.replay.sample(cfg.batch_size))
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            if hasattr(model, "after_update"):
+                model.after_update(model.net)
+        return float(loss.detach())
+
+    def pretrain(self) -> dict[str, float]:
+        """Stage 4, in chunks of ``stage_checkpoint_every`` steps saved to ``modules.pt``."""
+        cfg, path = self.cfg, self._stage_path(None, "modules.pt")
+        plan = [("dynamics", cfg.dyn_pretrain), ("value_mc", cfg.val_mc_pretrain),
+                ("value_td", cfg.val_td_pretrain), ("safe_set", cfg.safe_pretrain),
+                ("constraint", cfg.constr_pretrain), ("goal", cfg.goal_pretrain)]
+        done: dict[str, int] = {}
+        if path is not None and path.exists():
+            state = load_checkpoint(path)
+            self.load_models(state["models"])
+            done = state["done"]
+        losses = {}
+        for name, total in plan:
+            while done.get(name, 0) < total:
+                steps = min(cfg.stage_checkpoint_every, total - done.get(name, 0))
+                losses[f"pretrain/{name}"] = self.update(name, steps)
+                done[name] = done.get(name, 0) + steps
+                if path is not None:
+                    save_checkpoint({"models": self.models_state(), "done": done}, path)
+        return losses
+
+    def prepare(self) -> dict[str, float]:
+        """Stages 1-4 (each skipped when its file says it is complete)."""
+        data = self.offline_data()
+        metrics = self.train_vae(np.concatenate([data["obs"], data["next_obs"][data["done"] > 0]]))
+        self.fill_replay(data)
+        metrics |= self.pretrain()
+        self.ready = True
+        return metrics
+
+    # ------------------------------------------------------------------ stage 5: online episodes
+    def run_episode(self, store: bool) -> dict[str, float]:
+        obs, _ = self.env.reset()
+        mu, log_std = self.encode(obs[None])
+        keys = ("mu", "log_std", "next_mu", "next_log_std", "action", "reward", "constraint", "done")
+        ep: dict[str, list] = {k: [] for k in keys}
+        diag = {"relaxations": 0.0, "random_action": 0.0, "feasible": 0.0}
+        done = False
+        while not done:
+            z = mu[0] + log_std[0].exp() * torch.randn(mu.shape[1], generator=self.generator).to(self.device)
+            action, info = self.planner.plan(z)
+            for k in diag:
+                diag[k] += info[k]
+            obs, reward, terminated, truncated, step_info = self.env.step(action)
+            done = terminated or truncated
+            next_mu, next_log_std = self.encode(obs[None])
+            for k, v in (("mu", mu[0]), ("log_std", log_std[0]), ("next_mu", next_mu[0]),
+                         ("next_log_std", next_log_std[0]), ("action", action), ("reward", reward),
+                         ("constraint", step_info["constraint"]), ("done", float(done))):
+                ep[k].append(v)
+            mu, log_std = next_mu, next_log_std
+        steps = len(ep["reward"])
+        if store:
+            latents = {k: torch.stack(v) for k, v in ep.items() if k.endswith(("mu", "std"))}
+            self.add_episode(ep | latents, 1.0)
+        return {"return": float(np.sum(ep["reward"])), "constraint": float(max(ep["constraint"])),
+                "success": float(min(ep["reward"]) == 0.0), "relaxations": diag["relaxations"],
+                "random_actions": diag["random_action"], "feasible": diag["feasible"] / steps}
+
+    def train_step(self) -> dict[str, float]:
+        """One online episode (after stages 1-4 on the first call); updates every ``episodes_per_iter``."""
+        metrics = {} if self.ready else self.prepare()
+        out = self.run_episode(store=True)
+        self.episodes += 1
+        metrics |= {f"ls3/{k}": v for k, v in out.items()} | {"train/episode_return": out["return"]}
+        if self.episodes % self.cfg.episodes_per_iter == 0:
+            cfg = self.cfg
+            for name, steps in (("dynamics", cfg.dyn_updates), ("value_td", cfg.val_updates),
+                                ("safe_set", cfg.safe_updates), ("constraint", cfg.constr_updates),
+                                ("goal", cfg.goal_updates)):
+                metrics[f"loss/{name}"] = self.update(name, steps)
+        return metrics
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        """Planner episodes that are not stored (LS3 reports its online episodes; this is the same
+        planner without learning from them)."""
+        if not self.ready:
+            self.prepare()
+        runs = [self.run_episode(store=False) for _ in range(episodes)]
+        mean = lambda k: float(np.mean([r[k] for r in runs]))
+        return {"eval/return": mean("return"), "eval/success": mean("success"),
+                "eval/constraint": mean("constraint"), "eval/random_actions": mean("random_actions")}
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        mu, _ = self.encode(np.asarray(obs)[None])
+        return self.planner.plan(mu[0])[0]
+
+    # ------------------------------------------------------------------ state
+    MODELS = ("dynamics", "value", "safe_set", "constraint", "goal")
+
+    def models_state(self) -> dict[str, Any]:
+        out = {name: getattr(self, name).state_dict() for name in self.MODELS}
+        out |= {f"{name}_optim": opt.state_dict() for name, opt in self.optims.items()}
+        out |= {"value_target": self.value.target.state_dict(),
+                "safe_set_target": self.safe_set.target.state_dict(),
+                "target_updates": torch.tensor([self.value.updates, self.safe_set.updates])}
+        return out | {"replay": self.replay.state_dict(), "generator": self.generator.get_state()}
+
+    def load_models(self, state: dict[str, Any]) -> None:
+        for name in self.MODELS:
+            getattr(self, name).load_state_dict(state[name])
+        for name, opt in self.optims.items():
+            opt.load_state_dict(state[f"{name}_optim"])
+        self.value.target.load_state_dict(state["value_target"])
+        self.safe_set.target.load_state_dict(state["safe_set_target"])
+        self.value.updates, self.safe_set.updates = (int(x) for x in state["target_updates"])
+        self.replay.load_state_dict(state["replay"])
+        self.generator.set_state(state["generator"])
+
+    def state_dict(self) -> dict[str, Any]:
+        from rlkit.env_state import env_state
+
+        return {"models": self.models_state(), "vae": self.vae.state_dict(), "ready": self.ready,
+                "episodes": self.episodes, "planner_generator": self.planner.generator.get_state(),
+                "env": env_state(self.env)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from rlkit.env_state import load_env_state
+
+        self.load_models(state["models"])
+        self.vae.load_state_dict(state["vae"])
+        self.vae.requires_grad_(False)
+        self.ready, self.episodes = bool(state["ready"]), int(state["episodes"])
+        self.planner.generator.set_state(state["planner_generator"])
+        load_env_state(self.env, state["env"])

@@ -1,0 +1,90 @@
+"""LS3's offline data (spec §1.1, §2.1) and the VAE's image augmentation (spec §1.2).
+
+:func:`collect_navigation` runs the scripted teachers: ``n_demos`` noisy demos (``on_policy = 1``)
+and ``n_constraint`` constraint-violating trajectories from random starts (``on_policy = 0``).
+Datasets are dicts of numpy arrays with one row per transition (``obs``/``next_obs`` uint8 images,
+``action``, ``reward``, ``constraint``, ``on_policy``, ``done``, ``episode``), saved as ``.npz``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FIELDS = ("obs", "next_obs", "action", "reward", "constraint", "on_policy", "done", "episode")
+
+
+def run_episode(env, policy, seed: int, random_start: bool = False) -> dict[str, np.ndarray]:
+    """One episode with ``policy(state, t)``; rows for every step."""
+    obs, info = env.reset(seed=seed, options={"random_start": random_start})
+    state, rows, done, t = info["state"], {k: [] for k in FIELDS[:-3]}, False, 0
+    while not done:
+        action = policy(state, t)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        for key, value in (("obs", obs), ("next_obs", next_obs), ("action", action), ("reward", reward),
+                           ("constraint", info["constraint"])):
+            rows[key].append(value)
+        obs, state, t, done = next_obs, info["next_state"], t + 1, terminated or truncated
+    out = {k: np.asarray(v) for k, v in rows.items()}
+    out["done"] = np.zeros(t, np.float32)
+    out["done"][-1] = 1.0
+    return out
+
+
+def collect_navigation(env, n_demos: int, n_constraint: int, seed: int) -> dict[str, np.ndarray]:
+    """The navigation teachers' dataset (module docstring)."""
+    from envs.ls3_navigation import ConstraintTeacher, teacher_action
+
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for i in range(n_demos):
+        episodes.append(run_episode(env, lambda s, t: teacher_action(s, t, rng), seed + i) | {"on_policy": 1.0})
+    for i in range(n_constraint):
+        episodes.append(run_episode(env, ConstraintTeacher(rng), seed + n_demos + i, random_start=True)
+                        | {"on_policy": 0.0})
+    out = {k: np.concatenate([e[k] for e in episodes]) for k in FIELDS[:-3] + ("done",)}
+    out["on_policy"] = np.concatenate([np.full(len(e["reward"]), e["on_policy"], np.float32) for e in episodes])
+    out["episode"] = np.concatenate([np.full(len(e["reward"]), i) for i, e in enumerate(episodes)])
+    return out
+
+
+def save_dataset(path: str | Path, data: dict[str, np.ndarray]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **data)
+    tmp.replace(path)
+
+
+def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
+    """A dataset saved by :func:`save_dataset`; names the missing fields of a malformed file."""
+    try:
+        with np.load(path) as f:
+            data = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"LS3 dataset {path} is not a readable .npz file ({err}); "
+                         "delete it to re-collect") from err
+    missing = set(FIELDS) - set(data)
+    if missing:
+        raise ValueError(f"LS3 dataset {path} lacks field(s) {sorted(missing)}; delete it to re-collect")
+    return data
+
+
+def random_crops(x: torch.Tensor, generator: torch.Generator, scale: tuple[float, float] = (0.8, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+    """RandomResizedCrop back to the input size, independently per image, as one ``grid_sample``:
+    crop area fraction ~ U(scale), aspect ratio log-uniform in ``ratio``, position uniform."""
+    n = len(x)
+    area = scale[0] + (scale[1] - scale[0]) * torch.rand(n, generator=generator)
+    log_r = torch.empty(n).uniform_(np.log(ratio[0]), np.log(ratio[1]), generator=generator)
+    w = torch.sqrt(area * log_r.exp()).clamp(max=1.0)
+    h = torch.sqrt(area / log_r.exp()).clamp(max=1.0)
+    tx = (1 - w) * (2 * torch.rand(n, generator=generator) - 1)
+    ty = (1 - h) * (2 * torch.rand(n, generator=generator) - 1)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, tx, h, ty
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)

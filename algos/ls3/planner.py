@@ -1,0 +1,135 @@
+"""LS3's CEM model-predictive planner in latent space (spec §1.8), batched over candidates x particles.
+
+Per env step, from the current latent z_0:
+
+1. Iteration 0 samples ``population`` action sequences uniformly in the action box; later
+   iterations sample N(mean, std) fitted to the elites, clipped to the box.
+2. Every sequence is rolled out for ``particles`` particles through the dynamics ensemble
+   (all P x N rows in one tensor; official: one random member per time step for every row).
+3. Score = mean_p V(z_H) + #{t : goal(z_t) > goal_thresh}
+           - 1e5 #{t : max_p sigmoid(f_C(z_t)) > delta_C}       (chance constraint, worst particle)
+           - 1e5 [mean_p sigmoid(f_S(z_H)) < delta_S]           (safe set at the last step, particle mean)
+   ``goal_on_logits`` (official) compares the particle-mean goal *logit* with the threshold.
+4. Elites: the best min(elites, #feasible) feasible sequences. ``feasibility="score"`` (official)
+   calls a sequence feasible when its score > -1e5, which a single violation near the goal can pass;
+   ``"mask"`` tracks violations as booleans (the fix).
+5. No feasible sequence: delta_S *= ``relax_factor`` and restart from uniform sampling; after
+   ``max_relax`` relaxations, a uniformly random action.
+6. The first action of the best sequence of the last scored population is returned.
+   ``score_last_iteration=False`` (official) scores only ``iterations - 1`` populations (the last refit
+   is sampled but never evaluated); ``True`` scores all ``iterations``.
+
+``safe_set_ignore`` / ``constr_ignore`` drop the respective terms (the paper's ablations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble
+
+PENALTY = 1e5
+
+
+@dataclass
+class PlannerConfig:
+    population: int = 1000
+    elites: int = 100
+    particles: int = 20
+    horizon: int = 5
+    iterations: int = 5
+    delta_s: float = 0.8              # safe_set_thresh
+    delta_c: float = 0.2              # constraint threshold
+    goal_thresh: float = 0.5
+    goal_on_logits: bool = True       # official quirk; False compares sigmoid(logit)
+    relax_factor: float = 0.8
+    max_relax: int = 5
+    feasibility: str = "score"        # score (official) | mask (fix)
+    score_last_iteration: bool = False  # official: the last refit is never scored
+    sampling: str = "per_step_member"   # per_step_member (official) | ts1
+    safe_set_ignore: bool = False
+    constr_ignore: bool = False
+
+
+class SafeSetCEM:
+    """CEM over action sequences with LS3's chance constraints (module docstring)."""
+
+    def __init__(self, cfg: PlannerConfig, dynamics: DynamicsEnsemble, value: ValueEnsemble, safe_set: SafeSet,
+                 constraint: LatentClassifier, goal: LatentClassifier, action_low: np.ndarray,
+                 action_high: np.ndarray, seed: int = 0) -> None:
+        if cfg.feasibility not in ("score", "mask") or cfg.sampling not in ("per_step_member", "ts1"):
+            raise ValueError(f"feasibility={cfg.feasibility!r} (score|mask), sampling={cfg.sampling!r} "
+                             "(per_step_member|ts1)")
+        self.cfg, self.dynamics, self.value = cfg, dynamics, value
+        self.safe_set, self.constraint, self.goal = safe_set, constraint, goal
+        device = next(dynamics.parameters()).device
+        self.low = torch.as_tensor(action_low, dtype=torch.float32, device=device)
+        self.high = torch.as_tensor(action_high, dtype=torch.float32, device=device)
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.delta_s = cfg.delta_s        # the current (possibly relaxed) safe-set threshold
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.generator).to(self.low.device)
+
+    def _randn(self, *shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=self.generator).to(self.low.device)
+
+    @torch.no_grad()
+    def score(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores [N] and feasibility [N] of action sequences [N, H, k] from latent z0 [d]."""
+        cfg = self.cfg
+        N, H, _ = actions.shape
+        P = cfg.particles
+        z = z0.expand(P * N, -1)
+        acts = actions.repeat(P, 1, 1)                                   # row p * N + n
+        constraint_steps = torch.zeros(N, device=z.device)
+        goal_steps = torch.zeros(N, device=z.device)
+        for t in range(H):
+            z = self.dynamics.sample_next(z, acts[:, t], cfg.sampling, self.generator)
+            goal = self.goal(z).view(P, N).mean(0)
+            goal_steps += (goal if cfg.goal_on_logits else torch.sigmoid(goal)) > cfg.goal_thresh
+            if not cfg.constr_ignore:
+                worst = torch.sigmoid(self.constraint(z)).view(P, N).amax(0)
+                constraint_steps += worst > cfg.delta_c
+        value = torch.nan_to_num(self.value(z).view(P, N).mean(0), nan=-PENALTY)
+        unsafe = torch.zeros(N, dtype=torch.bool, device=z.device)
+        if not cfg.safe_set_ignore:
+            unsafe = torch.sigmoid(self.safe_set(z)).view(P, N).mean(0) < self.delta_s
+        score = value + goal_steps - PENALTY * (constraint_steps + unsafe.float())
+        feasible = score > -PENALTY if cfg.feasibility == "score" else (constraint_steps == 0) & ~unsafe
+        return score, feasible
+
+    @torch.no_grad()
+    def plan(self, z0: torch.Tensor) -> tuple[np.ndarray, dict[str, float]]:
+        """First action of the best feasible sequence from latent z0 [d], and diagnostics:
+        ``relaxations`` (delta_S decays), ``random_action`` (fallback taken), ``feasible`` (count in
+        the last scored population)."""
+        cfg = self.cfg
+        H, k = cfg.horizon, self.low.numel()
+        scored = cfg.iterations if cfg.score_last_iteration else cfg.iterations - 1
+        self.delta_s = cfg.delta_s
+        for relax in range(cfg.max_relax + 1):
+            mean = std = best = None
+            for it in range(max(scored, 1)):
+                if it == 0:
+                    cand = self.low + (self.high - self.low) * self._rand(cfg.population, H, k)
+                else:
+                    cand = torch.clamp(mean + std * self._randn(cfg.population, H, k), self.low, self.high)
+                score, feasible = self.score(z0, cand)
+                n_feasible = int(feasible.sum())
+                if n_feasible == 0:
+                    break
+                elite_idx = torch.where(feasible, score, -torch.inf).topk(min(cfg.elites, n_feasible)).indices
+                elites = cand[elite_idx]
+                mean, std = elites.mean(0), elites.std(0, unbiased=False)
+                best = cand[elite_idx[0], 0]
+            if n_feasible > 0:
+                return best.cpu().numpy(), {"relaxations": float(relax), "random_action": 0.0,
+                                            "feasible": float(n_feasible)}
+            self.delta_s *= cfg.relax_factor
+        action = self.low + (self.high - self.low) * self._rand(k)
+        return action.cpu().numpy(), {"relaxations": float(cfg.max_relax), "random_action": 1.0,
+                                      "feasible": 0.0}

@@ -1,0 +1,211 @@
+"""LS3: the navigation env and teachers, labels, latent models, the CEM planner's rules, resumable stages."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import envs  # noqa: F401
+from algos.ls3 import LS3, LS3Config, PlannerConfig, SafeSetCEM
+from algos.ls3.data import collect_navigation, load_dataset, random_crops, save_dataset
+from algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble, trajectory_labels
+from envs.ls3_navigation import GOAL, NavigationEnv, in_obstacle, teacher_action
+
+TINY = dict(n_demos=2, n_constraint=2, vae_arch="small", vae_iters=4, vae_batch=16, latent_dim=4,
+            dyn_hidden=(16,), val_hidden=(16,), head_hidden=(16,), val_members=2, dyn_members=3,
+            dyn_pretrain=3, val_mc_pretrain=3, val_td_pretrain=3, safe_pretrain=3, constr_pretrain=3,
+            goal_pretrain=3, dyn_updates=2, val_updates=2, safe_updates=2, constr_updates=2, goal_updates=2,
+            episodes_per_iter=1, population=16, elites=4, particles=2, iterations=3, batch_size=16,
+            stage_checkpoint_every=2)
+
+
+def test_navigation_env_passes_check_env_and_is_registered():
+    check_env(NavigationEnv(32), skip_render_check=True)
+    env = gym.make("rlkit/LS3Navigation-v0", image_size=32)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (3, 32, 32) and obs.dtype == np.uint8 and np.linalg.norm(info["state"] - (30, 75)) < 5
+    assert {"constraint", "success", "state", "next_state"} <= set(env.step(np.zeros(2))[4])
+
+
+def test_navigation_dynamics_reward_and_freeze():
+    env = NavigationEnv(32)
+    env.reset(seed=0)
+    env.state = np.array([74.0, 75.0])
+    _, reward, _, _, info = env.step(np.array([3.0, 0.0]))          # into the obstacle
+    assert reward == -1 and info["constraint"] == 1 and in_obstacle(env.state)
+    frozen = env.state.copy()
+    _, _, _, _, info = env.step(np.array([-3.0, 0.0]))
+    np.testing.assert_array_equal(env.state, frozen)
+    env.frozen, env.state = False, GOAL.copy()
+    _, reward, _, _, info = env.step(np.zeros(2))                   # reward from the pre-move state
+    assert reward == 0 and info["success"] == 1
+
+
+def test_teachers_match_the_spec_numbers():
+    env, rng = NavigationEnv(32), np.random.default_rng(0)
+    returns = []
+    for ep in range(20):
+        _, info = env.reset(seed=ep)
+        state, total = info["state"], 0.0
+        for t in range(100):
+            _, r, _, _, info = env.step(teacher_action(state, t, rng))
+            state, total = info["next_state"], total + r
+        returns.append(total)
+    assert -88 <= np.mean(returns) <= -80                           # spec §2.1: -83.7 +- 1.7
+    data = collect_navigation(env, 0, 5, seed=1)
+    violated = [data["constraint"][data["episode"] == e].max() for e in range(5)]
+    assert violated == [1.0] * 5 and (data["on_policy"] == 0).all()
+
+
+def test_trajectory_labels_by_hand():
+    safe, rtg = trajectory_labels(torch.tensor([-1.0, -1.0, 0.0, -1.0, 0.0, -1.0]))
+    assert safe.tolist() == [1, 1, 1, 1, 1, 0]
+    assert rtg.tolist() == [-3, -2, -2, -1, -1, 0]                 # strictly after t, undiscounted
+    safe, _ = trajectory_labels(torch.tensor([-1.0, -1.0]))
+    assert safe.tolist() == [0, 0]
+
+
+def test_value_td_target_is_zero_at_goal_and_treats_time_limit_as_terminal():
+    value = ValueEnsemble(2, members=2, hidden=(8,), gamma=0.5)
+    for p in value.target.parameters():
+        torch.nn.init.zeros_(p)
+    torch.nn.init.constant_(value.target.layers[-1].bias, -4.0)    # V_targ = -4 everywhere
+    b = {"z": torch.zeros(3, 2), "next_z": torch.zeros(3, 2), "reward": torch.tensor([-1.0, 0.0, -1.0]),
+         "done": torch.tensor([0.0, 0.0, 1.0]), "rtg": torch.zeros(3)}
+    for p in value.net.parameters():
+        torch.nn.init.zeros_(p)
+    # prediction 0; targets: -1 + 0.5 * -4 = -3, 0 (goal), -1 (terminal) -> Huber per element
+    expected = torch.nn.functional.smooth_l1_loss(torch.zeros(3), torch.tensor([-3.0, 0.0, -1.0]))
+    assert torch.isclose(value.loss(b, "td"), expected)
+
+
+def test_bellman_safe_set_targets():
+    ss = SafeSet(2, hidden=(8,), gamma_s=0.3)
+    for p in ss.target.parameters():
+        torch.nn.init.zeros_(p)                                     # sigmoid(0) = 0.5 -> backup 0.15
+    b = {"safe": torch.tensor([1.0, 0.0]), "next_z": torch.zeros(2, 2)}
+    assert torch.allclose(ss.bellman_target(b), torch.tensor([1.0, 0.15]))
+    ss.reduction = "add"
+    assert torch.allclose(ss.bellman_target(b), torch.tensor([0.15 + 0.7, 0.15]))
+    ss.kind = "bc"
+    assert torch.equal(ss.bellman_target(b), b["safe"])
+
+
+def test_dynamics_member_step_equals_the_batched_ensemble():
+    dyn = DynamicsEnsemble(3, 2, members=4, hidden=(8, 8))
+    z, a = torch.randn(5, 3), torch.randn(5, 2)
+    mean, log_std = dyn(z.expand(4, -1, -1), a.expand(4, -1, -1))
+    m2, s2 = dyn.member_step(2, z, a)
+    assert torch.allclose(mean[2], m2, atol=1e-6) and torch.allclose(log_std[2], s2, atol=1e-6)
+
+
+class _Fixed(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, z):
+        return self.fn(z)
+
+
+def _planner(**overrides) -> SafeSetCEM:
+    """A planner on a 1-D latent moved exactly by the action: z' = z + a (zero-std dynamics)."""
+    dyn = DynamicsEnsemble(1, 1, members=2, hidden=(4,))
+    for layer in dyn.net.layers:
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+    dyn.net.layers[-1].bias.data[..., 1] = -30.0                 # log_std of dz: tiny noise
+    dyn.member_step = lambda m, z, a: (a, torch.full_like(z, -30.0))
+    value = _Fixed(lambda z: z[:, 0])                           # V = z: go right
+    safe = _Fixed(lambda z: 10 * (2.0 - z[:, 0]))               # safe iff z < 2
+    constraint = _Fixed(lambda z: 10 * (z[:, 0] - 1.5))          # constraint iff z > 1.5
+    goal = _Fixed(lambda z: torch.full_like(z[:, 0], -10.0))
+    cfg = PlannerConfig(population=64, elites=8, particles=2, horizon=2, iterations=4, **overrides)
+    return SafeSetCEM(cfg, dyn, value, safe, constraint, goal, np.array([-1.0]), np.array([1.0]), seed=0)
+
+
+def test_planner_respects_the_constraint_and_reports_diagnostics():
+    action, diag = _planner().plan(torch.zeros(1))
+    assert diag["random_action"] == 0 and diag["feasible"] > 0
+    assert action[0] > 0.3                                       # moves right but keeps z_t <= 1.5
+    score, feasible = _planner().score(torch.zeros(1), torch.full((1, 2, 1), 1.0))      # z = 1, 2
+    assert not feasible[0] and score[0] < -1e5 + 10
+
+
+def test_planner_without_constraints_goes_straight_to_the_value():
+    action, _ = _planner(constr_ignore=True, safe_set_ignore=True).plan(torch.zeros(1))
+    assert action[0] > 0.9
+
+
+def test_planner_relaxes_then_falls_back_to_a_random_action():
+    planner = _planner(feasibility="mask")          # (with "score", V > 0 would offset one penalty)
+    planner.safe_set.fn = lambda z: torch.full_like(z[:, 0], -10.0)   # nothing is ever safe
+    action, diag = planner.plan(torch.zeros(1))
+    assert diag == {"relaxations": 5.0, "random_action": 1.0, "feasible": 0.0} and -1 <= action[0] <= 1
+    assert np.isclose(planner.delta_s, 0.8 * 0.8**6)
+
+
+def test_score_feasibility_quirk_and_fix():
+    """One violating step near the goal: the official score threshold calls it feasible, the mask not."""
+    official, fixed = _planner(), _planner(feasibility="mask")
+    for p in (official, fixed):
+        p.goal.fn = lambda z: torch.full_like(z[:, 0], 10.0)     # goal bonus H = 2 per sequence
+        p.value.fn = lambda z: torch.zeros_like(z[:, 0])
+        p.constraint.fn = lambda z: 10 * (z[:, 0] - 0.5)
+    seq = torch.full((1, 2, 1), 0.3)                              # z = 0.3, 0.6 -> one violation
+    assert official.score(torch.zeros(1), seq)[1][0] and not fixed.score(torch.zeros(1), seq)[1][0]
+
+
+def test_random_crops_keep_shape_and_identity_at_full_scale():
+    x = torch.rand(3, 3, 16, 16)
+    g = torch.Generator().manual_seed(0)
+    assert random_crops(x, g).shape == x.shape
+    assert torch.allclose(random_crops(x, g, scale=(1.0, 1.0), ratio=(1.0, 1.0)), x, atol=1e-5)
+
+
+def test_dataset_roundtrip_and_malformed_file(tmp_path):
+    data = collect_navigation(NavigationEnv(16), 1, 1, seed=0)
+    save_dataset(tmp_path / "d.npz", data)
+    back = load_dataset(tmp_path / "d.npz")
+    assert all(np.array_equal(back[k], data[k]) for k in data)
+    np.savez(tmp_path / "bad.npz", obs=data["obs"])
+    with pytest.raises(ValueError, match="lacks field"):
+        load_dataset(tmp_path / "bad.npz")
+
+
+def test_ls3_stages_resume_from_their_files(tmp_path):
+    cfg = LS3Config(**TINY)
+    make = lambda: NavigationEnv(16, horizon=10)
+    agent = LS3(cfg, make, seed=0)
+    agent.set_run_dir(tmp_path)
+    metrics = agent.train_step()
+    assert {"vae/recon", "pretrain/goal", "ls3/return", "loss/value_td"} <= set(metrics)
+    for name in ("dataset.npz", "vae.pt", "modules.pt"):
+        assert (tmp_path / "ls3" / name).exists()
+    again = LS3(cfg, make, seed=0)                               # a rerun reuses every stage
+    again.set_run_dir(tmp_path)
+    again.prepare()
+    for a, b in zip(agent.vae.parameters(), again.vae.parameters(), strict=True):
+        assert torch.equal(a, b)
+    from rlkit.checkpoint import load_checkpoint
+
+    pretrained = load_checkpoint(tmp_path / "ls3" / "modules.pt")
+    assert torch.equal(pretrained["models"]["goal"]["net.0.weight"], again.goal.state_dict()["net.0.weight"])
+    assert pretrained["done"] == {"dynamics": 3, "value_mc": 3, "value_td": 3, "safe_set": 3, "constraint": 3,
+                                  "goal": 3}
+    restored = LS3(cfg, make, seed=0)
+    restored.load_state_dict(agent.state_dict())
+    assert restored.ready and restored.episodes == 1 and restored.replay.size == agent.replay.size
+
+
+def test_constraint_and_goal_classifier_labels():
+    clf = LatentClassifier(2, "goal", hidden=(4,))
+    b = {"next_z": torch.zeros(2, 2), "reward": torch.tensor([0.0, -1.0]),
+         "constraint": torch.tensor([1.0, 0.0])}
+    with torch.no_grad():
+        logit = clf(b["next_z"])
+    y = torch.tensor([1.0, 0.0])
+    assert torch.isclose(clf.loss(b), torch.nn.functional.binary_cross_entropy_with_logits(logit, y))
+    with pytest.raises(ValueError):
+        LatentClassifier(2, "reward")
