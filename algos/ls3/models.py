@@ -85,8 +85,12 @@ def trajectory_labels(rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return safe, after
 
 
+STD_FLOOR = 1e-6        # the official model's std = exp(log_std) + 1e-6
+
+
 class DynamicsEnsemble(nn.Module):
-    """E Gaussian MLPs over [z, a] -> (mean, log_std) of dz; official size 2 x 128 (spec §1.3)."""
+    """E Gaussian MLPs over [z, a] -> (mean, std = exp(log_std) + 1e-6) of dz; official size 2 x 128
+    (spec §1.3)."""
 
     def __init__(self, latent_dim: int, action_dim: int, members: int = 5, hidden: Sequence[int] = (128, 128)):
         super().__init__()
@@ -100,7 +104,7 @@ class DynamicsEnsemble(nn.Module):
     def loss(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
         """Negative mean log N(z' - z; m, exp(s)^2) over members, batch and dims (batch [E, B, ...])."""
         mean, log_std = self(b["z"], b["action"])
-        dist = torch.distributions.Normal(mean, log_std.exp())
+        dist = torch.distributions.Normal(mean, log_std.exp() + STD_FLOOR)
         return -dist.log_prob(b["next_z"] - b["z"]).mean()
 
     def member_step(self, member: int, z: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,12 +117,12 @@ class DynamicsEnsemble(nn.Module):
                 x = self.net.act(x)
         return x.chunk(2, -1)
 
-    def sample_next(self, z: torch.Tensor, a: torch.Tensor, sampling: str, generator: torch.Generator
+    def sample_next(self, z: torch.Tensor, a: torch.Tensor, member: int | None, generator: torch.Generator
                     ) -> torch.Tensor:
-        """Next latents for [N, d] states: ``per_step_member`` draws one member for all rows (official);
-        ``ts1`` gives every row its own random member (PETS TS-1). Reparameterised sample of dz."""
-        if sampling == "per_step_member":
-            member = int(torch.randint(self.members, (1,), generator=generator))
+        """Next latents for [N, d] states: with ``member``, that member for all rows (the official
+        per-time-step choice); ``None`` gives every row its own random member (PETS TS-1).
+        Reparameterised sample of dz."""
+        if member is not None:
             mean, log_std = self.member_step(member, z, a)
         else:
             zs = z.unsqueeze(0).expand(self.members, -1, -1)
@@ -126,7 +130,7 @@ class DynamicsEnsemble(nn.Module):
             pick = torch.randint(self.members, (len(z),), generator=generator).to(z.device)
             rows = torch.arange(len(z), device=z.device)
             mean, log_std = mean_all[pick, rows], log_std_all[pick, rows]
-        return z + mean + log_std.exp() * torch.randn_like(mean)
+        return z + mean + (log_std.exp() + STD_FLOOR) * torch.randn_like(mean)
 
 
 class TargetMixin:

@@ -5,7 +5,7 @@ Per env step, from the current latent z_0:
 1. Iteration 0 samples ``population`` action sequences uniformly in the action box; later
    iterations sample N(mean, std) fitted to the elites, clipped to the box.
 2. Every sequence is rolled out for ``particles`` particles through the dynamics ensemble
-   (all P x N rows in one tensor; official: one random member per time step for every row).
+   (P x N rows batched, in cache-sized blocks; official: one random member per time step for every row).
 3. Score = mean_p V(z_H) + #{t : goal(z_t) > goal_thresh}
            - 1e5 #{t : max_p sigmoid(f_C(z_t)) > delta_C}       (chance constraint, worst particle)
            - 1e5 [mean_p sigmoid(f_S(z_H)) < delta_S]           (safe set at the last step, particle mean)
@@ -59,7 +59,7 @@ class SafeSetCEM:
 
     def __init__(self, cfg: PlannerConfig, dynamics: DynamicsEnsemble, value: ValueEnsemble, safe_set: SafeSet,
                  constraint: LatentClassifier, goal: LatentClassifier, action_low: np.ndarray,
-                 action_high: np.ndarray, seed: int = 0) -> None:
+                 action_high: np.ndarray, seed: int = 0, block_rows: int = 1024) -> None:
         if cfg.feasibility not in ("score", "mask") or cfg.sampling not in ("per_step_member", "ts1"):
             raise ValueError(f"feasibility={cfg.feasibility!r} (score|mask), sampling={cfg.sampling!r} "
                              "(per_step_member|ts1)")
@@ -70,6 +70,7 @@ class SafeSetCEM:
         self.high = torch.as_tensor(action_high, dtype=torch.float32, device=device)
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.delta_s = cfg.delta_s        # the current (possibly relaxed) safe-set threshold
+        self.block_rows = block_rows
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=self.generator).to(self.low.device)
@@ -79,25 +80,36 @@ class SafeSetCEM:
 
     @torch.no_grad()
     def score(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores [N] and feasibility [N] of action sequences [N, H, k] from latent z0 [d]."""
+        """Scores [N] and feasibility [N] of action sequences [N, H, k] from latent z0 [d]. The
+        particles x candidates rows run in blocks of about ``block_rows`` (same result, kept in cache)."""
         cfg = self.cfg
         N, H, _ = actions.shape
         P = cfg.particles
-        z = z0.expand(P * N, -1)
-        acts = actions.repeat(P, 1, 1)                                   # row p * N + n
-        constraint_steps = torch.zeros(N, device=z.device)
-        goal_steps = torch.zeros(N, device=z.device)
-        for t in range(H):
-            z = self.dynamics.sample_next(z, acts[:, t], cfg.sampling, self.generator)
-            goal = self.goal(z).view(P, N).mean(0)
-            goal_steps += (goal if cfg.goal_on_logits else torch.sigmoid(goal)) > cfg.goal_thresh
-            if not cfg.constr_ignore:
-                worst = torch.sigmoid(self.constraint(z)).view(P, N).amax(0)
-                constraint_steps += worst > cfg.delta_c
-        value = torch.nan_to_num(self.value(z).view(P, N).mean(0), nan=-PENALTY)
-        unsafe = torch.zeros(N, dtype=torch.bool, device=z.device)
+        members = torch.randint(self.dynamics.members, (H,), generator=self.generator).tolist()
+        goal_sum = torch.zeros(H, N, device=z0.device)
+        worst = torch.zeros(H, N, device=z0.device)
+        value_sum = torch.zeros(N, device=z0.device)
+        safe_sum = torch.zeros(N, device=z0.device)
+        block = max(1, min(P, self.block_rows // N))
+        for first in range(0, P, block):
+            c = min(block, P - first)
+            z = z0.expand(c * N, -1)
+            for t in range(H):
+                member = members[t] if cfg.sampling == "per_step_member" else None
+                z = self.dynamics.sample_next(z, actions[:, t].repeat(c, 1), member, self.generator)
+                goal = self.goal(z).view(c, N)
+                goal_sum[t] += (goal if cfg.goal_on_logits else torch.sigmoid(goal)).sum(0)
+                if not cfg.constr_ignore:
+                    worst[t] = torch.maximum(worst[t], torch.sigmoid(self.constraint(z)).view(c, N).amax(0))
+            value_sum += self.value(z).view(c, N).sum(0)
+            if not cfg.safe_set_ignore:
+                safe_sum += torch.sigmoid(self.safe_set(z)).view(c, N).sum(0)
+        goal_steps = (goal_sum / P > cfg.goal_thresh).sum(0)
+        constraint_steps = (worst > cfg.delta_c).sum(0)
+        value = torch.nan_to_num(value_sum / P, nan=-PENALTY)
+        unsafe = torch.zeros(N, dtype=torch.bool, device=z0.device)
         if not cfg.safe_set_ignore:
-            unsafe = torch.sigmoid(self.safe_set(z)).view(P, N).mean(0) < self.delta_s
+            unsafe = safe_sum / P < self.delta_s
         score = value + goal_steps - PENALTY * (constraint_steps + unsafe.float())
         feasible = score > -PENALTY if cfg.feasibility == "score" else (constraint_steps == 0) & ~unsafe
         return score, feasible
