@@ -92,8 +92,8 @@ def main() -> None:
     ours, one_pass, reference = build(args.device), build(args.device, 10**9), build(args.device)
     reference.score = PerParticle(reference).score
     t_ours, t_one, t_ref = (latency(x, args.repeats) for x in (ours, one_pass, reference))
-    print(f"\ntorch {torch.__version__}, device {args.device}, {args.threads} thread(s), best of {args.repeats}; "
-          "paper settings (1000 x 20 particles x H5, 4 scored CEM iterations)\n")
+    print(f"\ntorch {torch.__version__}, device {args.device}, {args.threads} thread(s), "
+          f"best of {args.repeats}; paper settings (1000 x 20 particles x H5, 4 scored CEM iterations)\n")
     print("| planner | seconds per env step |\n|---|---|")
     print(f"| batched in blocks of 1024 rows (ours, default) | {t_ours:.3f} |")
     print(f"| batched, all 20,000 rows in one pass | {t_one:.3f} |")
