@@ -5,7 +5,14 @@ Meta-RL envs expose ``sample_tasks`` / ``set_task`` and a pure
 ``reward(obs, action, next_obs, task)``; goal envs expose ``compute_reward(achieved, desired)``.
 """
 
+import os
+
 from gymnasium.envs.registration import register, registry
+
+# MuJoCo picks its OpenGL backend when it is first imported: default to EGL on headless machines so
+# that image envs (LS3's reacher) render without a display. Set MUJOCO_GL yourself to override.
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
 
 
 def _register(name: str, entry_point: str, **kwargs) -> None:
@@ -26,3 +33,4 @@ _register("PointMaze", "envs.point_maze:PointMazeEnv")
 _register("RoboticsMaze", "envs.goal_robotics:RoboticsMazeEnv")
 _register("SawyerPush", "envs.goal_robotics:SawyerPushEnv")
 _register("LS3Navigation", "envs.ls3_navigation:NavigationEnv")
+_register("LS3Reacher", "envs.ls3_reacher:ReacherEnv")

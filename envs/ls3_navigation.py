@@ -85,6 +85,17 @@ class NavigationEnv(gym.Env):
     def render(self) -> np.ndarray:
         return self.render_state(self.state).transpose(1, 2, 0)
 
+    def teacher(self, kind: str, rng: np.random.Generator):
+        """A fresh teacher policy ``(info, t) -> action`` for one episode (``demo`` or ``constraint``)
+        and the reset options it needs. ``info`` is the latest reset/step info."""
+        current = lambda info: info.get("next_state", info["state"])
+        if kind == "demo":
+            return (lambda info, t: teacher_action(current(info), t, rng)), {}
+        if kind == "constraint":
+            policy = ConstraintTeacher(rng)
+            return (lambda info, t: policy(current(info), t)), {"random_start": True}
+        raise ValueError(f"navigation has no {kind!r} teacher (demo, constraint)")
+
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

@@ -8,7 +8,7 @@ from gymnasium.utils.env_checker import check_env
 
 import envs  # noqa: F401
 from algos.ls3 import LS3, LS3Config, PlannerConfig, SafeSetCEM
-from algos.ls3.data import collect_navigation, load_dataset, random_crops, save_dataset
+from algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
 from algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble, trajectory_labels
 from envs.ls3_navigation import GOAL, NavigationEnv, in_obstacle, teacher_action
 
@@ -53,7 +53,7 @@ def test_teachers_match_the_spec_numbers():
             state, total = info["next_state"], total + r
         returns.append(total)
     assert -88 <= np.mean(returns) <= -80                           # spec §2.1: -83.7 +- 1.7
-    data = collect_navigation(env, 0, 5, seed=1)
+    data = collect_offline(env, {"constraint": 5}, seed=1)
     violated = [data["constraint"][data["episode"] == e].max() for e in range(5)]
     assert violated == [1.0] * 5 and (data["on_policy"] == 0).all()
 
@@ -165,7 +165,7 @@ def test_random_crops_keep_shape_and_identity_at_full_scale():
 
 
 def test_dataset_roundtrip_and_malformed_file(tmp_path):
-    data = collect_navigation(NavigationEnv(16), 1, 1, seed=0)
+    data = collect_offline(NavigationEnv(16), {"demo": 1, "constraint": 1}, seed=0)
     save_dataset(tmp_path / "d.npz", data)
     back = load_dataset(tmp_path / "d.npz")
     assert all(np.array_equal(back[k], data[k]) for k in data)
@@ -209,3 +209,20 @@ def test_constraint_and_goal_classifier_labels():
     assert torch.isclose(clf.loss(b), torch.nn.functional.binary_cross_entropy_with_logits(logit, y))
     with pytest.raises(ValueError):
         LatentClassifier(2, "reward")
+
+
+def test_reacher_env_geometry_teachers_and_check_env():
+    from envs.ls3_reacher import OBSTACLE, TARGET, ReacherEnv, finger_position, inverse_kinematics
+
+    np.testing.assert_allclose(finger_position(np.array([0.75 * np.pi, 0.0])), TARGET, atol=0.011)
+    for q in inverse_kinematics(OBSTACLE):
+        np.testing.assert_allclose(finger_position(q), OBSTACLE, atol=1e-9)
+    env = ReacherEnv(image_size=16)
+    check_env(env, skip_render_check=True)
+    data = collect_offline(env, {"demo": 1, "constraint": 1, "random": 1}, seed=0, random_horizon=5)
+    demo, bad = data["episode"] == 0, data["episode"] == 1
+    assert data["obs"].shape[1:] == (9, 16, 16) and (data["reward"][demo] == 0).any()
+    assert data["constraint"][demo].max() == 0 and data["constraint"][bad].max() == 1
+    assert (data["episode"] == 2).sum() == 5
+    assert data["on_policy"][demo].all() and not data["on_policy"][bad].any()
+    env.close()

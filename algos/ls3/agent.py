@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from algos.ls3.data import collect_navigation, load_dataset, random_crops, save_dataset
+from algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
 from algos.ls3.models import (
     DynamicsEnsemble,
     LatentClassifier,
@@ -49,6 +49,8 @@ class LS3Config(PlannerConfig):
     # offline data and VAE
     n_demos: int = 50
     n_constraint: int = 50
+    n_random: int = 0                 # reacher: 100 random-walk episodes of ``random_horizon`` steps
+    random_horizon: int = 20
     dataset: str | None = None
     latent_dim: int = 32
     vae_arch: str = "ls3"
@@ -155,7 +157,9 @@ class LS3:
         path = self._stage_path(self.cfg.dataset, "dataset.npz")
         if path is not None and path.exists():
             return load_dataset(path)
-        data = collect_navigation(self.env, self.cfg.n_demos, self.cfg.n_constraint, self.seed)
+        cfg = self.cfg
+        counts = {"demo": cfg.n_demos, "constraint": cfg.n_constraint, "random": cfg.n_random}
+        data = collect_offline(self.env, {k: n for k, n in counts.items() if n}, self.seed, cfg.random_horizon)
         if path is not None:
             save_dataset(path, data)
         return data

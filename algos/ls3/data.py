@@ -1,7 +1,8 @@
 """LS3's offline data (spec §1.1, §2.1) and the VAE's image augmentation (spec §1.2).
 
-:func:`collect_navigation` runs the scripted teachers: ``n_demos`` noisy demos (``on_policy = 1``)
-and ``n_constraint`` constraint-violating trajectories from random starts (``on_policy = 0``).
+:func:`collect_offline` runs an env's scripted teachers (``env.teacher(kind, rng)``): noisy task demos
+(``on_policy = 1``), constraint-violating trajectories and, for the reacher, short random-walk
+episodes (both ``on_policy = 0``).
 Datasets are dicts of numpy arrays with one row per transition (``obs``/``next_obs`` uint8 images,
 ``action``, ``reward``, ``constraint``, ``on_policy``, ``done``, ``episode``), saved as ``.npz``.
 """
@@ -17,36 +18,40 @@ import torch.nn.functional as F
 FIELDS = ("obs", "next_obs", "action", "reward", "constraint", "on_policy", "done", "episode")
 
 
-def run_episode(env, policy, seed: int, random_start: bool = False) -> dict[str, np.ndarray]:
-    """One episode with ``policy(state, t)``; rows for every step."""
-    obs, info = env.reset(seed=seed, options={"random_start": random_start})
-    state, rows, done, t = info["state"], {k: [] for k in FIELDS[:-3]}, False, 0
+def run_episode(env, policy, seed: int, options: dict | None = None, horizon: int | None = None
+                ) -> dict[str, np.ndarray]:
+    """One episode with ``policy(info, t)`` (``horizon`` shortens it); rows for every step."""
+    obs, info = env.reset(seed=seed, options=options or {})
+    rows, done, t = {k: [] for k in FIELDS[:-3]}, False, 0
     while not done:
-        action = policy(state, t)
+        action = policy(info, t)
         next_obs, reward, terminated, truncated, info = env.step(action)
         for key, value in (("obs", obs), ("next_obs", next_obs), ("action", action), ("reward", reward),
                            ("constraint", info["constraint"])):
             rows[key].append(value)
-        obs, state, t, done = next_obs, info["next_state"], t + 1, terminated or truncated
+        obs, t = next_obs, t + 1
+        done = terminated or truncated or (horizon is not None and t >= horizon)
     out = {k: np.asarray(v) for k, v in rows.items()}
     out["done"] = np.zeros(t, np.float32)
     out["done"][-1] = 1.0
     return out
 
 
-def collect_navigation(env, n_demos: int, n_constraint: int, seed: int) -> dict[str, np.ndarray]:
-    """The navigation teachers' dataset (module docstring)."""
-    from envs.ls3_navigation import ConstraintTeacher, teacher_action
-
+def collect_offline(env, counts: dict[str, int], seed: int, random_horizon: int = 20) -> dict[str, np.ndarray]:
+    """The scripted teachers' dataset: ``counts`` episodes per teacher kind of ``env.teacher``
+    (``demo`` rows are on-policy, the others not; ``random`` episodes last ``random_horizon`` steps)."""
     rng = np.random.default_rng(seed)
-    episodes = []
-    for i in range(n_demos):
-        episodes.append(run_episode(env, lambda s, t: teacher_action(s, t, rng), seed + i) | {"on_policy": 1.0})
-    for i in range(n_constraint):
-        episodes.append(run_episode(env, ConstraintTeacher(rng), seed + n_demos + i, random_start=True)
-                        | {"on_policy": 0.0})
+    teacher = env.unwrapped.teacher
+    episodes, flags = [], []
+    for kind, n in counts.items():
+        for _ in range(n):
+            policy, options = teacher(kind, rng)
+            horizon = random_horizon if kind == "random" else None
+            episodes.append(run_episode(env, policy, seed + len(episodes), options, horizon))
+            flags.append(1.0 if kind == "demo" else 0.0)
     out = {k: np.concatenate([e[k] for e in episodes]) for k in FIELDS[:-3] + ("done",)}
-    out["on_policy"] = np.concatenate([np.full(len(e["reward"]), e["on_policy"], np.float32) for e in episodes])
+    out["on_policy"] = np.concatenate([np.full(len(e["reward"]), f, np.float32)
+                                       for e, f in zip(episodes, flags, strict=True)])
     out["episode"] = np.concatenate([np.full(len(e["reward"]), i) for i, e in enumerate(episodes)])
     return out
 
