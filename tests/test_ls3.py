@@ -226,3 +226,18 @@ def test_reacher_env_geometry_teachers_and_check_env():
     assert (data["episode"] == 2).sum() == 5
     assert data["on_policy"][demo].all() and not data["on_policy"][bad].any()
     env.close()
+
+
+def test_push_env_teachers_and_check_env():
+    from envs.ls3_push import PushEnv
+
+    env = PushEnv(image_size=16, horizon=60)
+    check_env(env, skip_render_check=True)
+    data = collect_offline(env, {"demo": 1}, seed=0)
+    assert data["obs"].shape[1:] == (3, 16, 16) and (data["reward"] == 0).any()    # all 3 blocks pushed
+    assert data["constraint"].max() == 0
+    policy, _ = env.teacher("constraint", np.random.default_rng(0))
+    actions = np.array([policy({}, t) for t in range(40)])
+    pushes = (actions == [0.0, -0.02]).all(1)
+    assert 0 < pushes.sum() < 40 and (np.abs(actions[~pushes]) <= 0.05).all()    # pushes and bursts
+    env.close()

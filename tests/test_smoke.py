@@ -17,7 +17,8 @@ PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", 
          ("eppo", "atari_pong"), ("pearl", "sparse_point_robot"), ("htr", "sparse_point_robot"),
          ("htr", "sparse_wheeled"), ("htr", "sparse_ant_goal"), ("cplanning", "point_maze"),
          ("clearning", "maze11x11"), ("cplanning", "pointmaze_umaze"), ("cplanning", "antmaze_umaze"),
-         ("cplanning", "sawyer_push"), ("ls3", "ls3_navigation"), ("ls3", "ls3_reacher")]
+         ("cplanning", "sawyer_push"), ("ls3", "ls3_navigation"), ("ls3", "ls3_reacher"),
+         ("ls3", "ls3_push")]
 PAIR_OVERRIDES = {("htr", "sparse_wheeled"): ["env.kwargs.max_steps=10"],
                   ("htr", "sparse_ant_goal"): ["env.kwargs.max_steps=10"],
                   ("cplanning", "pointmaze_umaze"): ["env.kwargs.max_steps=20"],
