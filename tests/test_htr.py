@@ -228,3 +228,25 @@ def test_wheeled_robot_drives_forward_when_both_wheels_push():
     for _ in range(100):
         obs, *_ = env.step(np.array([2.0, 2.0], dtype=np.float32))
     assert obs[0] > 0.5 and abs(obs[1]) < 0.1
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("task_name", ["reach-v3", "push-v3"])
+def test_metaworld_ml1_task_api_and_pure_sparse_reward(task_name):
+    pytest.importorskip("metaworld")
+    from envs.metaworld_tasks import SparseMetaWorldEnv
+
+    env = SparseMetaWorldEnv(task_name, num_tasks=6, num_train_tasks=3, max_steps=5)
+    check_env(env, skip_render_check=True)
+    assert env.train_tasks == [0, 1, 2] and env.test_tasks == [3, 4, 5] and env.task_goal([4]).shape == (1, 3)
+    env.set_task(4)
+    obs, _ = env.reset(seed=0)
+    assert np.allclose(obs[-3:], 0)                                    # the goal is hidden
+    np.testing.assert_allclose(env.inner._target_pos, env.goals[4])
+    _, r, _, _, info = env.step(env.action_space.sample())
+    goal = env.goals[4]
+    assert r == info["sparse_reward"] == env.reward(env.inner._get_obs(), goal)
+    fake = np.zeros((2, 39))
+    fake[1, env.slice] = goal + 0.01                                   # within 0.05 of the goal
+    assert env.reward(fake, goal[None]).tolist() == [0.0, 1.0]
+    env.close()

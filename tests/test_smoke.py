@@ -18,10 +18,12 @@ PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", 
          ("htr", "sparse_wheeled"), ("htr", "sparse_ant_goal"), ("cplanning", "point_maze"),
          ("clearning", "maze11x11"), ("cplanning", "pointmaze_umaze"), ("cplanning", "antmaze_umaze"),
          ("cplanning", "sawyer_push"), ("ls3", "ls3_navigation"), ("ls3", "ls3_reacher"),
-         ("ls3", "ls3_push")]
+         ("ls3", "ls3_push"), ("htr", "sparse_ml1_reach"), ("pearl", "sparse_ml1_push")]
 PAIR_OVERRIDES = {("htr", "sparse_wheeled"): ["env.kwargs.max_steps=10"],
                   ("htr", "sparse_ant_goal"): ["env.kwargs.max_steps=10"],
                   ("cplanning", "pointmaze_umaze"): ["env.kwargs.max_steps=20"],
+                  ("htr", "sparse_ml1_reach"): ["env.kwargs.max_steps=10"],
+                  ("pearl", "sparse_ml1_push"): ["env.kwargs.max_steps=10"],
                   ("cplanning", "antmaze_umaze"): ["env.kwargs.max_steps=20"],
                   ("cplanning", "sawyer_push"): ["env.kwargs.max_steps=20"],
                   ("eppo", "atari_pong"): ["algo.encoder=nature_cnn", "algo.hidden=[32]",
