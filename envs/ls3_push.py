@@ -29,6 +29,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.mujoco_image import MujocoImageEnv
+
 BLOCK_X, BLOCK_Y, BLOCK_HALF = (-0.05, 0.0, 0.05), -0.03, (0.02, 0.02, 0.03)
 START, MAX_STEP, BOUND, SUBSTEPS, HORIZON = np.array([0.0, 0.06]), 0.05, 0.4, 500, 150
 PUSHER_HALF, ALIGN = (0.02, 0.005, 0.025), 0.005
@@ -65,35 +67,14 @@ MJCF = f"""
 """
 
 
-class PushEnv(gym.Env):
+class PushEnv(MujocoImageEnv):
     """LS3's three-block pushing task (module docstring)."""
 
-    metadata = {"render_modes": ["rgb_array"]}
-
     def __init__(self, image_size: int = 64, horizon: int = HORIZON, substeps: int = SUBSTEPS) -> None:
-        import mujoco
-
-        self.mujoco = mujoco
-        self.model = mujoco.MjModel.from_xml_string(MJCF)
-        self.data = mujoco.MjData(self.model)
-        self.image_size, self.horizon, self.substeps = image_size, horizon, substeps
+        super().__init__(MJCF, image_size, camera="maincam")
+        self.horizon, self.substeps = horizon, substeps
         self.observation_space = gym.spaces.Box(0, 255, (3, image_size, image_size), np.uint8)
         self.action_space = gym.spaces.Box(-MAX_STEP, MAX_STEP, (2,), np.float32)
-        self.render_mode = "rgb_array"
-        self._renderer = None
-
-    def _frame(self) -> np.ndarray:
-        if self._renderer is None:
-            try:
-                self._renderer = self.mujoco.Renderer(self.model, self.image_size, self.image_size)
-            except Exception as err:
-                raise RuntimeError(f"MuJoCo offscreen rendering failed ({err}); on a headless machine set "
-                                   "MUJOCO_GL=egl (or osmesa) before anything imports mujoco") from err
-        self._renderer.update_scene(self.data, camera="maincam")
-        return self._renderer.render().transpose(2, 0, 1).copy()
-
-    def render(self) -> np.ndarray:
-        return self._frame().transpose(1, 2, 0)
 
     def pusher(self) -> np.ndarray:
         return self.data.qpos[:2].copy()
@@ -113,7 +94,7 @@ class PushEnv(gym.Env):
         self.data.ctrl[:2] = self.target
         self.mujoco.mj_forward(self.model, self.data)
         self.t = 0
-        return self._frame(), self._info()
+        return self.camera_frame(), self._info()
 
     def step(self, action):
         previous = self.target
@@ -129,7 +110,7 @@ class PushEnv(gym.Env):
         done = bool(((np.abs(blocks[:, 1]) > 0.075) & (np.abs(blocks[:, 0]) < 0.2)).all())
         reward = 0.0 if done and not constraint else -1.0
         info = {"constraint": float(constraint), "success": float(reward == 0.0), **self._info()}
-        return self._frame(), reward, False, self.t >= self.horizon, info
+        return self.camera_frame(), reward, False, self.t >= self.horizon, info
 
     def teacher(self, kind: str, rng: np.random.Generator):
         """A fresh teacher policy ``(info, t) -> action`` for one episode (``demo`` or ``constraint``,
@@ -140,10 +121,6 @@ class PushEnv(gym.Env):
             return OutburstTeacher(rng), {}
         raise ValueError(f"pushing has no {kind!r} teacher (demo, constraint)")
 
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
 
 
 class PushTeacher:

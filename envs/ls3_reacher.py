@@ -23,11 +23,12 @@ constants were not recorded, ours are in its docstring).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from envs.mujoco_image import MujocoImageEnv
 
 LINK = 0.12
 START_QPOS = np.array([0.53 * np.pi, 0.85 * np.pi])
@@ -95,36 +96,14 @@ def inverse_kinematics(point: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-class ReacherEnv(gym.Env):
+class ReacherEnv(MujocoImageEnv):
     """LS3's image reacher with an obstacle (module docstring)."""
 
-    metadata = {"render_modes": ["rgb_array"]}
-
     def __init__(self, image_size: int = 64, horizon: int = HORIZON, frames: int = 3) -> None:
-        import mujoco
-
-        self.mujoco = mujoco
-        self.model = mujoco.MjModel.from_xml_string(MJCF)
-        self.data = mujoco.MjData(self.model)
-        self.image_size, self.horizon, self.frames = image_size, horizon, frames
+        super().__init__(MJCF, image_size, camera="fixed")
+        self.horizon, self.frames = horizon, frames
         self.observation_space = gym.spaces.Box(0, 255, (3 * frames, image_size, image_size), np.uint8)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.render_mode = "rgb_array"
-        self._renderer = None
-
-    def _frame(self) -> np.ndarray:
-        if self._renderer is None:
-            try:
-                self._renderer = self.mujoco.Renderer(self.model, self.image_size, self.image_size)
-            except Exception as err:
-                raise RuntimeError(f"MuJoCo offscreen rendering failed ({err}); on a headless machine set "
-                                   f"MUJOCO_GL=egl (or osmesa) before anything imports mujoco "
-                                   f"(now MUJOCO_GL={os.environ.get('MUJOCO_GL')!r})") from err
-        self._renderer.update_scene(self.data, camera="fixed")
-        return self._renderer.render().transpose(2, 0, 1).copy()
-
-    def render(self) -> np.ndarray:
-        return self._frame().transpose(1, 2, 0)
 
     def _obs(self) -> np.ndarray:
         return np.concatenate(self._stack)
@@ -141,7 +120,7 @@ class ReacherEnv(gym.Env):
         self.data.qpos[:] = START_QPOS
         self.mujoco.mj_forward(self.model, self.data)
         self.t, self.frozen = 0, False
-        self._stack = [self._frame()] * self.frames
+        self._stack = [self.camera_frame()] * self.frames
         return self._obs(), self._state()
 
     def step(self, action):
@@ -153,7 +132,7 @@ class ReacherEnv(gym.Env):
         violation = bool(np.linalg.norm(self.finger() - OBSTACLE) <= OBSTACLE_RADIUS + FINGER_RADIUS)
         if violation:
             self.frozen = True
-        self._stack = [*self._stack[1:], self._frame()]
+        self._stack = [*self._stack[1:], self.camera_frame()]
         info = {"constraint": float(violation), "success": float(reward == 0.0), **self._state()}
         return self._obs(), reward, False, self.t >= self.horizon, info
 
@@ -168,10 +147,6 @@ class ReacherEnv(gym.Env):
             return RandomWalkTeacher(rng), {}
         raise ValueError(f"reacher has no {kind!r} teacher (demo, constraint, random)")
 
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
 
 
 def _p_control(qpos: np.ndarray, qvel: np.ndarray, goal: np.ndarray) -> np.ndarray:
