@@ -241,3 +241,20 @@ def test_push_env_teachers_and_check_env():
     pushes = (actions == [0.0, -0.02]).all(1)
     assert 0 < pushes.sum() < 40 and (np.abs(actions[~pushes]) <= 0.05).all()    # pushes and bursts
     env.close()
+
+
+def test_vae_stage_resumes_from_its_last_saved_iteration(tmp_path):
+    from rlkit.checkpoint import load_checkpoint
+
+    cfg = LS3Config(**(TINY | {"vae_iters": 2}))
+    agent = LS3(cfg, lambda: NavigationEnv(16, horizon=10), seed=0)
+    agent.set_run_dir(tmp_path)
+    images = agent.offline_data()["obs"]
+    agent.train_vae(images)                                   # "killed" after 2 of 4 iterations
+    assert load_checkpoint(tmp_path / "ls3" / "vae.pt")["iteration"] == 2
+    again = LS3(LS3Config(**(TINY | {"vae_iters": 4})), lambda: NavigationEnv(16, horizon=10), seed=0)
+    again.set_run_dir(tmp_path)
+    steps = []
+    again.vae_optim.step = lambda *a, **k: steps.append(1)  # count the remaining optimiser steps
+    again.train_vae(images)
+    assert len(steps) == 2 and load_checkpoint(tmp_path / "ls3" / "vae.pt")["iteration"] == 4
