@@ -258,3 +258,18 @@ def test_vae_stage_resumes_from_its_last_saved_iteration(tmp_path):
     again.vae_optim.step = lambda *a, **k: steps.append(1)  # count the remaining optimiser steps
     again.train_vae(images)
     assert len(steps) == 2 and load_checkpoint(tmp_path / "ls3" / "vae.pt")["iteration"] == 4
+
+
+def test_mismatched_dataset_and_vae_files_get_clear_errors(tmp_path):
+    cfg = LS3Config(**TINY)
+    agent = LS3(cfg, lambda: NavigationEnv(16, horizon=10), seed=0)
+    agent.set_run_dir(tmp_path)
+    agent.train_vae(agent.offline_data()["obs"])
+    bigger = LS3(cfg, lambda: NavigationEnv(24, horizon=10), seed=0)        # 24x24 images
+    bigger.set_run_dir(tmp_path)
+    with pytest.raises(ValueError, match="renders"):
+        bigger.offline_data()
+    other = LS3(LS3Config(**(TINY | {"latent_dim": 6})), lambda: NavigationEnv(16, horizon=10), seed=0)
+    other.set_run_dir(tmp_path)
+    with pytest.raises(ValueError, match="does not fit"):
+        other.train_vae(np.zeros((2, 3, 16, 16), np.uint8))

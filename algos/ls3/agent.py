@@ -156,7 +156,12 @@ class LS3:
     def offline_data(self) -> dict[str, np.ndarray]:
         path = self._stage_path(self.cfg.dataset, "dataset.npz")
         if path is not None and path.exists():
-            return load_dataset(path)
+            data = load_dataset(path)
+            if data["obs"].shape[1:] != self.env.observation_space.shape:
+                raise ValueError(f"LS3 dataset {path} holds images of shape {data['obs'].shape[1:]} but the "
+                                 f"env renders {self.env.observation_space.shape}; point algo.dataset "
+                                 "elsewhere or delete the file to re-collect")
+            return data
         cfg = self.cfg
         counts = {"demo": cfg.n_demos, "constraint": cfg.n_constraint, "random": cfg.n_random}
         data = collect_offline(self.env, {k: n for k, n in counts.items() if n}, self.seed, cfg.random_horizon)
@@ -171,7 +176,11 @@ class LS3:
         start = 0
         if path is not None and path.exists():
             state = load_checkpoint(path)
-            self.vae.load_state_dict(state["vae"])
+            try:
+                self.vae.load_state_dict(state["vae"])
+            except RuntimeError as err:
+                raise ValueError(f"VAE checkpoint {path} does not fit this VAE (latent_dim, vae_arch, image "
+                                 f"size or channels differ): {err}") from err
             self.vae_optim.load_state_dict(state["optim"])
             start = int(state["iteration"])
         losses = {}
