@@ -14,15 +14,17 @@ class EnvSpec:
     """A gymnasium id plus keyword arguments; ``make()`` registers ``rlkit/*`` envs first.
 
     ``eval_kwargs`` override ``kwargs`` in the evaluation env (``for_eval()``): a held-out split
-    such as unseen MiniGrid layouts or a shifted market regime.
+    such as unseen MiniGrid layouts or a shifted market regime. ``dataset`` names the offline data
+    of offline algorithms (``rlkit.data.load_dataset``: ``d4rl:``, ``minari:``, ``local:`` or a path).
     """
 
     id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     eval_kwargs: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
 
     def for_eval(self) -> EnvSpec:
-        return EnvSpec(self.id, {**self.kwargs, **self.eval_kwargs})
+        return EnvSpec(self.id, {**self.kwargs, **self.eval_kwargs}, dataset=self.dataset)
 
     def make(self) -> gym.Env:
         import envs  # noqa: F401  (registers the rlkit/<Name>-v0 ids)

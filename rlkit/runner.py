@@ -36,9 +36,10 @@ class Algorithm(Protocol):
 
 @dataclass
 class RunnerConfig:
-    """Loop schedule, in units of ``train_step()`` calls."""
+    """Loop schedule, in units of ``train_step()`` calls. ``steps=None`` takes the algorithm's own
+    schedule length (its ``total_steps``, e.g. BooT's epochs scaled by dataset size)."""
 
-    steps: int = 1000
+    steps: int | None = 1000
     eval_every: int = 100
     log_every: int = 10
     checkpoint_every: int = 100
@@ -46,7 +47,9 @@ class RunnerConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every"):
-            check(getattr(self, name) > 0, name, getattr(self, name), "must be > 0")
+            value = getattr(self, name)
+            check((name == "steps" and value is None) or (value is not None and value > 0), name, value,
+                  "must be > 0")
         check(self.eval_episodes >= 0, "eval_episodes", self.eval_episodes, "must be >= 0")
 
 
@@ -233,13 +236,20 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
         raise ConfigError(f"seed={seed} must be >= 0")
     seed_everything(seed)
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    env = EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}), dict(env_cfg.get("eval_kwargs") or {}))
+    env = EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}), dict(env_cfg.get("eval_kwargs") or {}),
+                  env_cfg.get("dataset"))
     try:
         algo = build_algorithm(OmegaConf.to_container(cfg.algo, resolve=True), env, device, seed)
     except (TypeError, ValueError) as err:
         if isinstance(err, ConfigError):
             raise
         raise ConfigError(f"algo={cfg.algo.get('name', '?')}: {err}") from err
+    if runner_cfg.steps is None:
+        if not hasattr(algo, "total_steps"):
+            raise ConfigError(f"runner.steps=null needs an algorithm with its own schedule; set runner.steps "
+                              f"for algo={cfg.algo.name}")
+        runner_cfg.steps = int(algo.total_steps)
+        print(f"runner.steps=null -> {runner_cfg.steps} steps (algo.total_steps)", flush=True)
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     (run_dir / "config.yaml").write_text(config_yaml)
     logger = Logger(run_dir, wandb_cfg=OmegaConf.to_container(cfg.logger.wandb, resolve=True),

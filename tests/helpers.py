@@ -26,8 +26,13 @@ TINY_LS3 = ["algo.n_demos=2", "algo.n_constraint=2", "algo.vae_arch=small", "alg
             "algo.goal_updates=2", "algo.episodes_per_iter=2", "algo.population=16", "algo.elites=4",
             "algo.particles=2", "algo.iterations=3", "algo.batch_size=16", "env.kwargs.image_size=16",
             "env.kwargs.horizon=10"]
+TINY_BOOT = ["algo.n_layer=1", "algo.n_head=2", "algo.n_embd=8", "algo.batch_size=16", "algo.n_bins=20",
+             "algo.beam_width=4", "algo.horizon=2", "algo.eval_max_steps=3", "algo.generation_epoch_thresh=0.0",
+             "algo.generation_num=4", "algo.generation_confidence_factor=0.25"]
 TINY_ALGO = {
     "ls3": TINY_LS3,
+    "boot": TINY_BOOT,
+    "tt": TINY_BOOT,
     "ppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1"],
     "eppo": ["algo.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=2", "algo.update_epochs=1",
              "algo.num_policies=2", "algo.hidden=[16]"],

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from algos.boot import BooT, BooTConfig
 from algos.cplanning import CPlanning, CPlanningConfig
 from algos.eppo import EPPO, EPPOConfig
 from algos.htr import PEARL, PEARLConfig
@@ -17,6 +18,7 @@ from algos.rlqp import RLQP, RLQPConfig
 from envs.point_robot import SparsePointRobotEnv
 from envs.qp_env import QPEnv
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.envs import EnvSpec
 from rlkit.rl.ppo import PPO, PPOConfig
 from rlkit.rl.sac import SAC, SACConfig
 from rlkit.rl.td3 import TD3, TD3Config
@@ -45,6 +47,11 @@ CASES = {
     "cplanning": (lambda s: CPlanning(CPlanningConfig(hidden=(16,), batch_size=16, random_steps=20,
                                                       planning_start=20, num_nodes=10, min_prob=0.01),
                                       "rlkit/PointMaze-v0", seed=s), "rlkit/PointMaze-v0"),
+    "boot": (lambda s: BooT(BooTConfig(n_layer=1, n_head=2, n_embd=8, batch_size=16, n_bins=20, beam_width=4,
+                                       horizon=2, eval_max_steps=3, generation_num=4,
+                                       generation_epoch_thresh=0.0, generation_confidence_factor=0.25,
+                                       bootstrap_type="repeat"),
+                            EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed"), seed=s), "Pendulum-v1"),
     "sac": (lambda s: SAC(SACConfig(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     "td3": (lambda s: TD3(TD3Config(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     # RLQP acts on encoded constraint rows, not on a fixed observation space: env id None

@@ -18,7 +18,10 @@ PAIRS = [("ppo", "cartpole"), ("ppo", "pendulum"), ("sac", "pendulum"), ("td3", 
          ("htr", "sparse_wheeled"), ("htr", "sparse_ant_goal"), ("cplanning", "point_maze"),
          ("clearning", "maze11x11"), ("cplanning", "pointmaze_umaze"), ("cplanning", "antmaze_umaze"),
          ("cplanning", "sawyer_push"), ("ls3", "ls3_navigation"), ("ls3", "ls3_reacher"),
-         ("ls3", "ls3_push"), ("htr", "sparse_ml1_reach"), ("pearl", "sparse_ml1_push")]
+         ("ls3", "ls3_push"), ("htr", "sparse_ml1_reach"), ("pearl", "sparse_ml1_push"),
+         ("boot", "pendulum_mixed"), ("tt", "pendulum_mixed")]
+# every D4RL env config, on a small fake file in the D4RL layout (tests the d4rl: path end to end)
+PAIRS += [("boot", p.stem) for p in sorted((ROOT / "conf/env").glob("d4rl_*.yaml"))]
 PAIR_OVERRIDES = {("htr", "sparse_wheeled"): ["env.kwargs.max_steps=10"],
                   ("htr", "sparse_ant_goal"): ["env.kwargs.max_steps=10"],
                   ("cplanning", "pointmaze_umaze"): ["env.kwargs.max_steps=20"],
@@ -35,10 +38,33 @@ def _compose(overrides):
         return compose("config", overrides=overrides, return_hydra_config=False)
 
 
+def _fake_d4rl(env: str, root: Path) -> None:
+    """A 300-step random file named and shaped like the D4RL dataset of ``conf/env/<env>.yaml``."""
+    import gymnasium as gym
+    import numpy as np
+
+    from rlkit.data import OfflineDataset
+
+    spec = yaml.safe_load((ROOT / "conf/env" / f"{env}.yaml").read_text())
+    name = spec["dataset"].split(":", 1)[1]
+    family, _, rest = name.partition("-")
+    e = gym.make(spec["id"])
+    rng = np.random.default_rng(0)
+    n, (od,), (ad,) = 300, e.observation_space.shape, e.action_space.shape
+    tout = np.zeros(n, bool)
+    tout[99::100] = True
+    OfflineDataset(observations=rng.normal(size=(n, od)).astype(np.float32),
+                   actions=rng.uniform(-1, 1, (n, ad)).astype(np.float32), rewards=rng.normal(size=n),
+                   terminals=np.zeros(n, bool), timeouts=tout).to_hdf5(root / f"{family}_{rest}.hdf5")
+
+
 @pytest.mark.parametrize(("algo", "env"), PAIRS)
-def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_path):
+def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_path, monkeypatch):
     if env == "atari_pong":
         pytest.importorskip("ale_py")
+    if env.startswith("d4rl_"):
+        monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl"))
+        _fake_d4rl(env, tmp_path / "d4rl")
     extra = PAIR_OVERRIDES.get((algo, env), [])
     cfg = _compose([f"algo={algo}", f"env={env}", *TINY_RUNNER, *TINY_ALGO[algo], *extra])
     summary = run_experiment(cfg, tmp_path)

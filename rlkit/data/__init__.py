@@ -3,10 +3,13 @@
 from rlkit.data.episodes import EpisodeBuffer, discounted_cumsum
 from rlkit.data.offline import (
     D4RL_REF_SCORES,
+    LOCAL_DATASETS,
     DatasetError,
     OfflineDataset,
     collect_dataset,
     d4rl_path,
+    data_dir,
+    load_dataset,
     normalized_score,
 )
 from rlkit.data.relabel import MultiTaskBuffer, relabel_tasks, sample_her
@@ -15,4 +18,5 @@ from rlkit.data.storage import PackedTensor
 
 __all__ = ["PackedTensor", "ReplayBuffer", "EpisodeBuffer", "discounted_cumsum", "sample_her",
            "relabel_tasks", "MultiTaskBuffer", "OfflineDataset", "DatasetError",
-           "collect_dataset", "normalized_score", "d4rl_path", "D4RL_REF_SCORES"]
+           "collect_dataset", "normalized_score", "d4rl_path", "D4RL_REF_SCORES",
+           "LOCAL_DATASETS", "load_dataset", "data_dir"]

@@ -33,6 +33,10 @@ D4RL_REF_SCORES: dict[str, tuple[float, float]] = {
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 
+# Datasets generated on this machine on first use (``local:<name>``): name -> () -> OfflineDataset.
+# ``import envs`` registers the toolkit's own (pendulum_mixed, ...).
+LOCAL_DATASETS: dict[str, Callable[[], OfflineDataset]] = {}
+
 
 class DatasetError(ValueError):
     """A dataset file is missing or malformed; the message names the file and the problem."""
@@ -271,3 +275,36 @@ def collect_dataset(env: Any, policy: Callable[[np.ndarray], np.ndarray], num_st
                           rewards=arr["r"], terminals=arr["d"], timeouts=arr["t"],
                           next_observations=arr["n"].astype(np.float32),
                           source=f"collected:{getattr(env.spec, 'id', 'env')}")
+
+
+def data_dir() -> Path:
+    """Where ``local:`` datasets live: ``$RLKIT_DATA_DIR`` or ``~/.cache/rlkit/datasets``."""
+    return Path(os.environ.get("RLKIT_DATA_DIR", Path.home() / ".cache" / "rlkit" / "datasets"))
+
+
+def load_dataset(source: str) -> OfflineDataset:
+    """Resolve a dataset name: ``d4rl:hopper-medium-v2`` (the d4rl cache), ``minari:<id>``,
+    ``local:<name>`` (``data_dir()/<name>.hdf5``, generated there on first use when a generator is
+    registered in :data:`LOCAL_DATASETS`) or a path to a D4RL-layout ``.hdf5`` file."""
+    kind, sep, name = source.partition(":")
+    if not sep:
+        return OfflineDataset.from_hdf5(source)
+    if kind == "d4rl":
+        return OfflineDataset.from_d4rl(name)
+    if kind == "minari":
+        return OfflineDataset.from_minari(name)
+    if kind != "local":
+        raise DatasetError(f"dataset {source!r}: unknown source {kind!r}; use d4rl:, minari:, local: "
+                           "or a path to an .hdf5 file")
+    path = data_dir() / f"{name}.hdf5"
+    if path.is_file():
+        return OfflineDataset.from_hdf5(path)
+    import envs  # noqa: F401  (registers the toolkit's generators)
+
+    if name not in LOCAL_DATASETS:
+        raise DatasetError(f"local dataset {name!r} is not at {path}; generate it with "
+                           f"`python -m envs.datasets {name}` (see docs/datasets.md), or set RLKIT_DATA_DIR. "
+                           f"Generated on first use: {sorted(LOCAL_DATASETS)}")
+    print(f"generating local dataset {name!r} into {path} (first use)", flush=True)
+    LOCAL_DATASETS[name]().to_hdf5(path)
+    return OfflineDataset.from_hdf5(path)

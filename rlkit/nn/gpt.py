@@ -5,10 +5,17 @@ Pre-LayerNorm blocks: ``x = x + Attn(LN(x)); x = x + MLP(LN(x))`` with
 With a :class:`KVCache`, each call appends the new keys/values of every layer, so decoding a
 sequence token by token costs O(T) per token instead of O(T^2) and gives the same logits as a
 full forward pass (tested).
+
+Subclasses change three hooks and keep the cache: :meth:`GPT.embed` (token ids -> vectors, e.g.
+per-dimension offsets), :meth:`GPT.key_keep` (key positions any query may attend to, on top of
+the causal mask) and :meth:`GPT.output` (hidden states -> logits, e.g. one head per position).
+``fused_attention=False`` runs the textbook ``softmax(QK^T/sqrt(d) + mask) V`` in plain ops, the
+reference that benchmarks compare ``F.scaled_dot_product_attention`` against.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +34,7 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.1
     bias: bool = True
+    fused_attention: bool = True
 
 
 class KVCache:
@@ -59,23 +67,34 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         assert cfg.n_embd % cfg.n_head == 0, "n_embd must be divisible by n_head"
-        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+        self.n_head, self.dropout, self.fused = cfg.n_head, cfg.dropout, cfg.fused_attention
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, past: int) -> torch.Tensor:
-        """x: [B, T, C] new tokens; ``past`` tokens are already in ``cache``."""
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, past: int,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        """x: [B, T, C] new tokens; ``past`` tokens are already in ``cache``; ``keep`` [past+T]
+        marks the key positions that may be attended to (None: all)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if cache is not None:
             k, v = cache.append(layer, k, v)
         drop = self.dropout if self.training else 0.0
-        if past == 0:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
-        else:  # query i (absolute position past+i) sees keys 0..past+i
+        mask = None
+        if past > 0 or keep is not None or not self.fused:
+            # query i (absolute position past+i) sees keys 0..past+i
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            if keep is not None:
+                mask = mask & keep[None, :]
+        if not self.fused:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.shape[-1])
+            att = F.dropout(att.masked_fill(~mask, float("-inf")).softmax(-1), drop, self.training)
+            y = att @ v
+        elif mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
+        else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_drop(self.proj(y))
@@ -90,8 +109,9 @@ class Block(nn.Module):
                                  nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias),
                                  nn.Dropout(cfg.dropout))
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, past: int) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), cache, layer, past)
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, past: int,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, layer, past, keep)
         return x + self.mlp(self.ln2(x))
 
 
@@ -123,10 +143,23 @@ class GPT(nn.Module):
         T = idx.shape[1]
         if past + T > self.cfg.block_size:
             raise ValueError(f"sequence of {past + T} tokens exceeds block_size={self.cfg.block_size}")
-        x = self.drop(self.tok_emb(idx) + self.pos_emb[:, past:past + T])
+        x = self.drop(self.embed(idx, past) + self.pos_emb[:, past:past + T])
+        keep = self.key_keep(past + T, idx.device)
         for i, block in enumerate(self.blocks):
-            x = block(x, cache, i, past)
-        return self.head(self.ln_f(x))
+            x = block(x, cache, i, past, keep)
+        return self.output(self.ln_f(x), past)
+
+    def embed(self, idx: torch.Tensor, past: int) -> torch.Tensor:
+        """Token vectors of ``idx`` [B, T], whose first token sits at absolute position ``past``."""
+        return self.tok_emb(idx)
+
+    def key_keep(self, length: int, device: torch.device) -> torch.Tensor | None:
+        """Bool [length]: key positions that may be attended to (None: every one)."""
+        return None
+
+    def output(self, h: torch.Tensor, past: int) -> torch.Tensor:
+        """Logits from the final hidden states h [B, T, C] (first at position ``past``)."""
+        return self.head(h)
 
     def new_cache(self) -> KVCache:
         return KVCache(self.cfg.n_layer)

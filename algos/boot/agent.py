@@ -1,0 +1,351 @@
+"""Bootstrapped Transformer (Wang et al., NeurIPS 2022, arXiv 2206.08569) and its baseline, the
+Trajectory Transformer (Janner et al. 2021): BooT with ``bootstrap=False``.
+
+``train_step`` = one real-data gradient step on ``batch_size`` windows, in shuffled epochs, then
+(once bootstrapping has started, epoch >= ``generation_epoch_thresh * n_epochs``):
+
+- ``once``: generate from the same batch, keep the most confident, one extra step on them;
+- ``repeat``: add the kept sequences to a pool; at the start of every later epoch the first
+  ``train_step`` runs one shuffled pass over the whole pool before its real batch.
+
+Loss (TT): ``mean_{b,t} w_t CE(logits_bt, y_bt) mask_bt`` with w = 1/5/1/1 for obs/action/reward/
+reward-to-go. AdamW (0.9, 0.95), weight decay 0.1 on matrices only, clip 1.0. Learning rate from a
+token counter (real batches only): linear warmup over one epoch of tokens, then cosine over
+``final_epochs``; BooT drops straight to 0.1x at half the cosine (``lr_step_quirk``), TT floors the
+cosine at 0.1x. Epochs: ``int(1e6 / len(windows) * n_epochs_ref)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from algos.boot.data import TrajectoryWindows, trajectory_windows
+from algos.boot.generation import GenerationConfig, generate
+from algos.boot.planner import BeamPlanner, PlannerConfig, rollout
+from rlkit.config import ConfigError
+from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
+from rlkit.envs import EnvLike, EnvSpec, eval_env_factory
+from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
+
+
+@dataclass
+class BooTConfig:
+    """Official BooT defaults (``DEFAULT_ARGS``, spec §2.1); TT's own are in ``conf/algo/tt.yaml``."""
+
+    dataset: str | None = None           # overrides the env config's dataset
+    # sequences
+    n_bins: int = 100
+    seq_len: int = 10                     # transitions per window
+    discount: float = 0.99
+    termination_penalty: float | None = -100.0
+    # model (width = n_embd * n_head)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 32
+    dropout: float = 0.1
+    fused_attention: bool = True
+    action_weight: float = 5.0
+    reward_weight: float = 1.0
+    value_weight: float = 1.0
+    # optimisation
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    grad_norm_clip: float = 1.0
+    lr_decay: bool = True
+    lr_step_quirk: bool = True            # BooT: 0.1x once the cosine passes half; False: TT's floor
+    warmup_epochs: float = 1.0
+    final_epochs: float = 20.0
+    n_epochs_ref: float = 50.0
+    # bootstrapping
+    bootstrap: bool = True
+    bootstrap_type: str = "once"          # once | repeat
+    generation_type: str = "autoregressive"  # autoregressive | teacherforcing
+    generation_epoch_thresh: float = 0.4
+    generation_len: int = 1
+    generation_num: int = 1
+    generation_confidence_type: str = "ratio"  # ratio | thresh | none
+    generation_confidence_factor: float = 0.04
+    generation_real_r: bool = False
+    generation_real_R: bool = False
+    generation_dropout: bool = True       # official: generation runs in train mode (dropout on)
+    generation_cache: bool = False        # ours: KV cache for autoregressive generation
+    repeat_pool_cap: int | None = None    # our fix: keep at most this many generated sequences
+    bootstrap_control: bool = False       # control arm: the extra step uses as many REAL windows
+    # planning
+    horizon: int = 10
+    beam_width: int = 128
+    n_expand: int = 2
+    k_obs: int | None = 1
+    k_act: int | None = None
+    k_rew: int | None = 1
+    cdf_obs: float | None = None
+    cdf_act: float | None = 0.6
+    cdf_rew: float | None = None
+    max_context_transitions: int = 5
+    value_placeholder: float = 0.0
+    plan_cache: bool = True
+    eval_max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        if self.bootstrap_type not in ("once", "repeat"):
+            raise ConfigError(f"algo.bootstrap_type={self.bootstrap_type!r}; use once or repeat")
+        if self.generation_type not in ("autoregressive", "ar", "teacherforcing", "tf"):
+            raise ConfigError(f"algo.generation_type={self.generation_type!r}; "
+                              "use autoregressive or teacherforcing")
+        if self.generation_confidence_type not in ("ratio", "thresh", "none"):
+            raise ConfigError(f"algo.generation_confidence_type={self.generation_confidence_type!r}; "
+                              "use ratio, thresh or none")
+        if not 1 <= self.generation_len < self.seq_len:
+            raise ConfigError(f"algo.generation_len={self.generation_len} must be in [1, seq_len)")
+        for name in ("n_bins", "seq_len", "batch_size", "horizon", "beam_width", "n_expand",
+                     "max_context_transitions", "generation_num"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"algo.{name}={getattr(self, name)} must be >= 1")
+
+    def generation(self) -> GenerationConfig:
+        return GenerationConfig(kind=self.generation_type, length=self.generation_len, num=self.generation_num,
+                                confidence_type=self.generation_confidence_type,
+                                confidence_factor=self.generation_confidence_factor,
+                                real_r=self.generation_real_r, real_R=self.generation_real_R,
+                                cache=self.generation_cache)
+
+    def planner(self) -> PlannerConfig:
+        return PlannerConfig(horizon=self.horizon, beam_width=self.beam_width, n_expand=self.n_expand,
+                             k_obs=self.k_obs, k_act=self.k_act, k_rew=self.k_rew, cdf_obs=self.cdf_obs,
+                             cdf_act=self.cdf_act, cdf_rew=self.cdf_rew,
+                             max_context_transitions=self.max_context_transitions, discount=self.discount,
+                             value_placeholder=self.value_placeholder, cache=self.plan_cache)
+
+
+def lr_multiplier(n_tokens: float, warmup: float, final: float, step_quirk: bool) -> float:
+    """Linear warmup, then ``max(0.1, 0.5 (1 + cos(pi * progress)))``; BooT's quirk: 0.1 once
+    ``progress > 0.5``."""
+    if n_tokens < warmup:
+        return n_tokens / max(1.0, warmup)
+    progress = (n_tokens - warmup) / max(1.0, final - warmup)
+    if step_quirk and progress > 0.5:
+        return 0.1
+    return max(0.1, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+class BooT:
+    """Trains a :class:`TrajectoryGPT` on an offline dataset, with or without bootstrapping."""
+
+    config_class = BooTConfig
+
+    def __init__(self, cfg: BooTConfig, env: EnvLike, *, device: str | torch.device = "cpu",
+                 seed: int = 0) -> None:
+        self.cfg, self.env, self.seed = cfg, env, seed
+        self.device = torch.device(device)
+        source = cfg.dataset or (env.dataset if isinstance(env, EnvSpec) else None)
+        if source is None:
+            raise ConfigError("BooT needs a dataset: set env.dataset (conf/env/<name>.yaml) or "
+                              "algo.dataset (d4rl:<name>, minari:<id>, local:<name> or a .hdf5 path)")
+        self.source = source
+        self.windows, self.discretizer = trajectory_windows(
+            load_dataset(source), cfg.n_bins, cfg.seq_len, cfg.discount, cfg.termination_penalty)
+        data = self.windows
+        D = data.transition_dim
+        act_dim = self._act_dim(env, D)
+        obs_dim = D - act_dim - 2
+        torch.manual_seed(seed)
+        self.model = TrajectoryGPT(obs_dim, act_dim, cfg.n_bins, cfg.seq_len * D - 1, cfg.n_layer, cfg.n_head,
+                                   cfg.n_embd * cfg.n_head, cfg.dropout, cfg.fused_attention).to(self.device)
+        self.weights = self.model.token_weights(cfg.action_weight, cfg.reward_weight, cfg.value_weight)
+        self.optimizer = torch.optim.AdamW(self.model.optimizer_groups(cfg.weight_decay), lr=cfg.learning_rate,
+                                           betas=cfg.betas)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.sample_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
+        M = len(data)
+        self.steps_per_epoch = math.ceil(M / cfg.batch_size)
+        self.n_epochs = max(1, int(1e6 / M * cfg.n_epochs_ref))
+        self.bootstrap_epoch = int(cfg.generation_epoch_thresh * self.n_epochs)
+        tokens_per_epoch = M * (cfg.seq_len * D - 1)
+        self.warmup_tokens = cfg.warmup_epochs * tokens_per_epoch
+        self.final_tokens = cfg.final_epochs * tokens_per_epoch
+        self.epoch, self.cursor, self.n_tokens = 0, 0, 0
+        self.order = torch.randperm(M, generator=self.generator)
+        self.pool = torch.zeros(0, cfg.seq_len * D, dtype=torch.long)      # BooT-r generated sequences
+        self.pool_mask = torch.zeros(0, cfg.seq_len * D - 1, dtype=torch.bool)
+        self.planner = BeamPlanner(self.model, self.discretizer, cfg.planner(),
+                                   torch.Generator(device=self.device).manual_seed(seed + 2))
+
+    @staticmethod
+    def _act_dim(env: EnvLike, D: int) -> int:
+        from rlkit.envs import env_factory
+
+        e = env_factory(env)()
+        act_dim = int(np.prod(e.action_space.shape))
+        obs_dim = int(np.prod(e.observation_space.shape))
+        e.close()
+        if obs_dim + act_dim + 2 != D:
+            raise ConfigError(f"the dataset has transitions of {D} dims but the env has obs {obs_dim} + "
+                              f"action {act_dim} + 2 = {obs_dim + act_dim + 2}; pair the dataset with its env")
+        return act_dim
+
+    @property
+    def total_steps(self) -> int:
+        """Real-data gradient steps of the official schedule: ``n_epochs * ceil(M / batch)``."""
+        return self.n_epochs * self.steps_per_epoch
+
+    @property
+    def bootstrapping(self) -> bool:
+        return self.cfg.bootstrap and self.epoch >= self.bootstrap_epoch
+
+    # ------------------------------------------------------------------ training
+    def _step(self, X: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor) -> float:
+        self.model.train()
+        loss, _ = trajectory_loss(self.model(X), Y, mask, self.weights)
+        if not torch.isfinite(loss):
+            raise FloatingPointError("BooT loss became NaN/inf; lower algo.learning_rate")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_norm_clip)
+        self.optimizer.step()
+        return loss.item()
+
+    def _repeat_pass(self) -> dict[str, float]:
+        """BooT-r: one shuffled pass over every generated sequence kept so far (no LR update)."""
+        losses = []
+        order = torch.randperm(len(self.pool), generator=self.generator)
+        for chunk in order.split(self.cfg.batch_size):
+            seq, m = self.pool[chunk].to(self.device), self.pool_mask[chunk].to(self.device)
+            losses.append(self._step(seq[:, :-1], seq[:, 1:], m))
+        return {"loss/bootstrap": float(np.mean(losses)), "stats/pool_size": float(len(self.pool))}
+
+    def _bootstrap(self, X: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+        cfg = self.cfg
+        gen = cfg.generation()
+        if cfg.bootstrap_control:   # same extra step, on real windows instead of generated ones
+            n = int(X.shape[0] * gen.num * gen.confidence_factor) if gen.confidence_type == "ratio" \
+                else X.shape[0]
+            idx = torch.randint(0, len(self.windows), (n,), generator=self.generator)
+            Xc, Yc, mc = self.windows.batch(idx, self.device)
+            return {"loss/bootstrap": self._step(Xc, Yc, mc), "stats/generated": float(n)}
+        self.model.train(cfg.generation_dropout)
+        with torch.no_grad():
+            seqs, masks, conf = generate(self.model, X, Y, mask, gen, self.sample_generator)
+        out = {"stats/generated": float(len(seqs)),
+               "stats/confidence": float(conf.mean()) if len(conf) else float("nan")}
+        if len(seqs) == 0:
+            return out
+        if cfg.bootstrap_type == "once":
+            out["loss/bootstrap"] = self._step(seqs[:, :-1], seqs[:, 1:], masks)
+        else:
+            self.pool = torch.cat([self.pool, seqs.cpu()])
+            self.pool_mask = torch.cat([self.pool_mask, masks.cpu()])
+            if cfg.repeat_pool_cap is not None and len(self.pool) > cfg.repeat_pool_cap:
+                cap = cfg.repeat_pool_cap
+                self.pool, self.pool_mask = self.pool[-cap:], self.pool_mask[-cap:]
+        return out
+
+    def train_step(self) -> dict[str, float]:
+        """One real-data step (plus, once bootstrapping, its generated-data step)."""
+        cfg, out = self.cfg, {}
+        if self.cursor == 0 and self.bootstrapping and cfg.bootstrap_type == "repeat" and len(self.pool):
+            out.update(self._repeat_pass())
+        idx = self.order[self.cursor:self.cursor + cfg.batch_size]
+        X, Y, mask = self.windows.batch(idx, self.device)
+        out["loss/train"] = self._step(X, Y, mask)
+        if self.bootstrapping:
+            out.update(self._bootstrap(X, Y, mask))
+        if cfg.lr_decay:
+            self.n_tokens += int((cfg.n_bins != Y).sum())
+            lr = cfg.learning_rate * lr_multiplier(self.n_tokens, self.warmup_tokens, self.final_tokens,
+                                                   cfg.lr_step_quirk)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+        self.cursor += cfg.batch_size
+        if self.cursor >= len(self.order):
+            self.epoch, self.cursor = self.epoch + 1, 0
+            self.order = torch.randperm(len(self.windows), generator=self.generator)
+        out.update({"stats/lr": self.optimizer.param_groups[0]["lr"], "stats/epoch": float(self.epoch),
+                    "stats/bootstrapping": float(self.bootstrapping)})
+        return out
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def nll(self, windows: TrajectoryWindows, batch_size: int = 512) -> dict[str, float]:
+        """Teacher-forced next-token NLL (nats/token) on ``windows``: the training loss and the
+        unweighted NLL per token type (obs / action / reward / value), masked positions excluded."""
+        self.model.eval()
+        D, od, ad = self.model.transition_dim, self.model.obs_dim, self.model.act_dim
+        sums, counts, loss_sum = torch.zeros(4), torch.zeros(4), 0.0
+        kind = torch.tensor([0] * od + [1] * ad + [2, 3])
+        for idx in torch.arange(len(windows)).split(batch_size):
+            X, Y, mask = windows.batch(idx, self.device)
+            loss, weighted = trajectory_loss(self.model(X), Y, mask, self.weights)
+            loss_sum += float(loss) * len(idx)
+            ce = (weighted / self.weights.to(weighted)[(torch.arange(Y.shape[1]) + 1) % D]).cpu()
+            types = kind[(torch.arange(Y.shape[1]) + 1) % D].expand_as(ce)
+            m = mask.cpu()
+            sums += torch.zeros(4).index_add_(0, types[m], ce[m])
+            counts += torch.zeros(4).index_add_(0, types[m], torch.ones(int(m.sum())))
+        per = (sums / counts.clamp(min=1)).tolist()
+        return {"loss": loss_sum / len(windows), "obs": per[0], "action": per[1], "reward": per[2],
+                "value": per[3], "all": float(sums.sum() / counts.sum())}
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        """``episodes`` planned episodes in one batch; env k resets with ``seed + 1_000_003 + k``."""
+        make = eval_env_factory(self.env)
+        envs = [make() for _ in range(episodes)]
+        t0 = time.perf_counter()
+        res = rollout(self.planner, envs, [self.seed + 1_000_003 + k for k in range(episodes)],
+                      self.cfg.eval_max_steps, self.device)
+        steps = int(res["length"].max())
+        out = {"eval/return": float(res["return"].mean()), "eval/return_std": float(res["return"].std()),
+               "eval/length": float(res["length"].mean()), "eval/success": float(res["success"].mean()),
+               "eval/plan_s_per_step": (time.perf_counter() - t0) / max(1, steps)}
+        family = self.source.split(":")[-1].split("/")[-1].split("-")[0].split("_")[0].lower()
+        if family in D4RL_REF_SCORES:
+            out["eval/normalized_score"] = float(normalized_score(family, res["return"]).mean())
+        for env in envs:
+            env.close()
+        return out
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Plan from the observation(s) alone (no context; ``evaluate`` keeps one per episode).
+        The planner samples, so ``deterministic`` has no effect."""
+        obs = np.asarray(obs, np.float64)
+        batch = obs.reshape(-1, self.model.obs_dim)
+        empty = torch.zeros(len(batch), 0, dtype=torch.long, device=self.device)
+        plans, _ = self.planner.plan(self.planner.prefix(empty, batch))
+        actions = self.planner.actions(plans).astype(np.float32)
+        return actions if obs.ndim > 1 else actions[0]
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "sample_generator": self.sample_generator.get_state(),
+                "plan_generator": self.planner.generator.get_state(), "epoch": self.epoch,
+                "cursor": self.cursor, "n_tokens": self.n_tokens, "order": self.order.clone(),
+                "pool": self.pool.clone(), "pool_mask": self.pool_mask.clone(),
+                "discretizer": self.discretizer.state_dict(), "config": _plain(asdict(self.cfg))}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        edges = np.asarray(state["discretizer"]["edges"])
+        if edges.shape != self.discretizer.edges.shape or not np.allclose(edges, self.discretizer.edges):
+            raise ValueError("checkpoint was trained on a different dataset (its bins differ); "
+                             "resume with the dataset it was trained on")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.sample_generator.set_state(state["sample_generator"])
+        self.planner.generator.set_state(state["plan_generator"])
+        self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
+        self.n_tokens = int(state["n_tokens"])
+        self.order = state["order"].clone()
+        self.pool, self.pool_mask = state["pool"].clone(), state["pool_mask"].clone()
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}

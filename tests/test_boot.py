@@ -1,0 +1,276 @@
+"""BooT / Trajectory Transformer: data pipeline, model, generation, planner and agent."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from algos.boot import BeamPlanner, BooT, BooTConfig, PlannerConfig, QuantileDiscretizer, reward_to_go
+from algos.boot.agent import lr_multiplier
+from algos.boot.data import build_windows, joined_transitions
+from algos.boot.generation import GenerationConfig, autoregressive, filter_by_confidence, teacher_forcing
+from algos.boot.planner import filter_cdf, rollout
+from rlkit.data import DatasetError, OfflineDataset, load_dataset
+from rlkit.envs import EnvSpec
+from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
+
+TINY = dict(n_layer=1, n_head=2, n_embd=8, batch_size=16, n_bins=20, beam_width=4, horizon=2,
+            eval_max_steps=3, generation_num=4, generation_confidence_factor=0.25)
+
+
+@pytest.fixture(scope="module")
+def pendulum_env():
+    return EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed")   # generated under RLKIT_DATA_DIR
+
+
+def _toy(terminal_at: int | None = None) -> OfflineDataset:
+    n = 6
+    term = np.zeros(n, bool)
+    tout = np.zeros(n, bool)
+    tout[2] = True
+    if terminal_at is not None:
+        term[terminal_at] = True
+    else:
+        tout[5] = True
+    return OfflineDataset(observations=np.arange(n, dtype=np.float32)[:, None],
+                          actions=np.zeros((n, 1), np.float32), rewards=np.arange(1, n + 1, dtype=np.float32),
+                          terminals=term, timeouts=tout)
+
+
+def test_reward_to_go_excludes_current_reward():
+    r = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(reward_to_go(r, 0.5), [2 + 0.5 * 3, 3, 0])
+
+
+def test_termination_penalty_replaces_reward_and_episodes_split():
+    eps, returns = joined_transitions(_toy(terminal_at=5), 1.0, -100.0)
+    assert [len(e) for e in eps] == [3, 3]
+    np.testing.assert_allclose(eps[1][:, 2], [4, 5, -100])          # penalty replaces r at the terminal
+    np.testing.assert_allclose(eps[1][:, 3], [5 - 100, -100, 0])     # RTG uses penalised rewards
+    np.testing.assert_allclose(returns, [6, 15])                     # raw returns kept
+
+
+def test_discretizer_quantiles_midpoints_and_expectation():
+    data = np.random.default_rng(0).normal(size=(1000, 3))
+    d = QuantileDiscretizer(data, 10)
+    tok = d.discretize(data)
+    assert tok.min() == 0 and tok.max() == 9
+    counts = np.stack([np.bincount(tok[:, k], minlength=10) for k in range(3)])
+    assert counts.min() >= 95 and counts.max() <= 105            # equal-mass bins
+    rec = d.reconstruct(tok)
+    np.testing.assert_array_equal(d.discretize(rec), tok)         # midpoints re-discretise to the bin
+    probs = torch.zeros(2, 11, dtype=torch.float64)
+    probs[0, 3] = 1.0
+    probs[1, 10] = 1.0                                            # stop-token mass is ignored
+    np.testing.assert_allclose(d.expectation(probs, 1).numpy(), [d.midpoints[1, 3], 0.0])
+
+
+def test_windows_pad_with_stop_tokens_and_mask_beyond_first_pad():
+    ds = _toy()
+    eps, ret = joined_transitions(ds, 0.99, -100.0)
+    disc = QuantileDiscretizer(np.concatenate(eps), 5)
+    w = build_windows(eps, ret, disc, seq_len=3)
+    assert len(w) == 4                                            # starts 0..T-2 per episode
+    X, Y, mask = w.batch(torch.tensor([1]))                       # episode 0, start 1: steps 1, 2, 3(pad)
+    D = w.transition_dim
+    seq = torch.cat([X, Y[:, -1:]], 1).view(3, D)
+    assert (seq[2] == 5).all() and (seq[:2] < 5).all()           # stop token = n_bins
+    full_mask = torch.cat([torch.ones(1, 1, dtype=torch.bool), mask], 1).view(3, D)
+    assert full_mask[:2].all() and full_mask[2].all()             # step 3 == T: still trained on
+    X, Y, mask = build_windows(eps, ret, disc, seq_len=4).batch(torch.tensor([1]))
+    assert not mask[0, -D:].any()                                 # step 4 > T: masked
+
+
+def _model(obs=2, act=1, bins=7, dtype=torch.float32):
+    torch.manual_seed(0)
+    return TrajectoryGPT(obs, act, bins, block_size=5 * (obs + act + 2) - 1, n_layer=2, n_head=2,
+                         n_embd=16, dropout=0.0).to(dtype).eval()
+
+
+def test_model_never_attends_to_reward_to_go_tokens():
+    m = _model()
+    D = m.transition_dim
+    x = torch.randint(0, 7, (2, 3 * D))
+    y = x.clone()
+    y[:, D - 1] = (x[:, D - 1] + 3) % 7                           # change an R token
+    lx, ly = m(x), m(y)
+    # positions after the R token only see it through attention, which is masked; the R position
+    # itself differs through its own residual stream
+    keep = [p for p in range(3 * D) if p != D - 1]
+    torch.testing.assert_close(lx[:, keep], ly[:, keep])
+
+
+def test_per_dimension_offsets_heads_and_stop_token():
+    m = _model()
+    D = m.transition_dim
+    x = torch.zeros(1, D, dtype=torch.long)
+    emb = m.embed(x, past=0)
+    torch.testing.assert_close(emb[0, 1], m.tok_emb.weight[7])    # dim 1 token 0 -> index 1 * n_bins
+    stop = m.embed(torch.full((1, 1), 7), past=3)
+    torch.testing.assert_close(stop[0, 0], m.tok_emb.weight[m.stop_token])
+    assert m.heads.shape == (D, 8, 16)
+    assert m(x).shape == (1, D, 8)
+
+
+def test_kv_cache_matches_full_forward_with_key_mask():
+    m = _model(dtype=torch.float64)
+    x = torch.randint(0, 7, (3, 17))
+    full = m(x)
+    cache = m.new_cache()
+    parts = [m(x[:, :9], cache)] + [m(x[:, i:i + 1], cache) for i in range(9, 17)]
+    torch.testing.assert_close(torch.cat(parts, 1), full)
+
+
+def test_unfused_attention_equals_fused():
+    a = _model(dtype=torch.float64)
+    b = TrajectoryGPT(2, 1, 7, 24, 2, 2, 16, 0.0, fused_attention=False).to(torch.float64).eval()
+    b.load_state_dict(a.state_dict())
+    x = torch.randint(0, 7, (2, 20))
+    torch.testing.assert_close(a(x), b(x))
+
+
+def test_loss_weights_action_tokens_five_times():
+    m = _model()
+    D = m.transition_dim
+    w = m.token_weights()
+    assert w.tolist() == [1, 1, 5, 1, 1]
+    logits = torch.zeros(1, D - 1, 8)
+    y = torch.zeros(1, D - 1, dtype=torch.long)
+    loss, per = trajectory_loss(logits, y, torch.ones(1, D - 1), w)
+    ce = math.log(8)
+    # target t has within-transition index t + 1: obs1, act, r, R
+    torch.testing.assert_close(per[0], torch.tensor([ce, 5 * ce, ce, ce]))
+    torch.testing.assert_close(loss, torch.tensor(8 * ce / 4))
+
+
+def test_filter_cdf_drops_the_low_mass_tail():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    out = filter_cdf(probs.log(), 0.6).softmax(-1)
+    # sorted ascending: .05, .15, .3, .5 -> cumsum < .6 for .05, .15 (0.2) and .3 (0.5): keep only .5
+    assert torch.allclose(out, torch.tensor([[1.0, 0, 0, 0]]), atol=1e-6)
+    out = filter_cdf(probs.log(), 0.1).softmax(-1)
+    assert out[0, 3] < 1e-6 and out[0, :3].sum() > 0.999
+
+
+def test_generation_keeps_prefix_and_confidence_conventions():
+    m = _model(dtype=torch.float64)
+    D = m.transition_dim
+    X = torch.randint(0, 7, (4, 3 * D - 1))
+    Y = torch.cat([X[:, 1:], torch.randint(0, 7, (4, 1))], 1)
+    full = torch.cat([X, Y[:, -1:]], 1)
+    g = torch.Generator().manual_seed(0)
+    cfg = GenerationConfig(num=2, real_r=True, real_R=True)
+    tf, conf_tf = teacher_forcing(m, X, Y, cfg, g)
+    assert tf.shape == (8, 3 * D) and conf_tf.shape == (8,)
+    torch.testing.assert_close(tf[:, :2 * D], full.repeat(2, 1)[:, :2 * D])     # real prefix kept
+    torch.testing.assert_close(tf[:, -2:], full.repeat(2, 1)[:, -2:])          # real r, R copied
+    ar, conf_ar = autoregressive(m, X, Y, cfg, g)
+    torch.testing.assert_close(ar[:, :2 * D], full.repeat_interleave(2, 0)[:, :2 * D])
+    # AR confidence is a mean log10 p (>= log10 of the smallest prob), TF a sum over D tokens
+    assert (conf_ar <= 0).all() and (conf_tf <= 0).all()
+    # greedy observation tokens: argmax of the teacher-forced logits
+    logits = m(X)[:, -D:]
+    torch.testing.assert_close(tf[:4, -D:-D + 2], logits[:, :2].argmax(-1))
+    g5 = torch.Generator().manual_seed(5)
+    cached, conf_c = autoregressive(m, X, Y, GenerationConfig(num=2, cache=True), g5)
+    plain, conf_p = autoregressive(m, X, Y, GenerationConfig(num=2), torch.Generator().manual_seed(5))
+    torch.testing.assert_close(cached, plain)
+    torch.testing.assert_close(conf_c, conf_p)
+
+
+def test_confidence_filters():
+    c = torch.tensor([-0.1, -0.5, -0.3, -2.0])
+    assert filter_by_confidence(c, "ratio", 0.5).tolist() == [0, 2]
+    assert filter_by_confidence(c, "thresh", 0.4).tolist() == [0, 2]
+    assert len(filter_by_confidence(c, "none", 0.0)) == 4
+
+
+def test_lr_schedule_boot_quirk_and_tt_floor():
+    assert lr_multiplier(50, 100, 1100, True) == 0.5
+    assert lr_multiplier(100, 100, 1100, True) == 1.0
+    assert lr_multiplier(599, 100, 1100, True) > 0.5           # cosine just before half
+    assert lr_multiplier(601, 100, 1100, True) == 0.1          # BooT: hard drop past half
+    assert 0.49 < lr_multiplier(601, 100, 1100, False) < 0.5   # TT: the cosine continues
+    assert lr_multiplier(5000, 100, 1100, False) == 0.1
+
+
+def _planner(cache: bool, seed: int = 0) -> BeamPlanner:
+    m = _model(obs=3, act=2, bins=9, dtype=torch.float64)
+    data = np.random.default_rng(0).normal(size=(500, 7))
+    cfg = PlannerConfig(horizon=4, beam_width=6, n_expand=2, max_context_transitions=2, cache=cache)
+    return BeamPlanner(m, QuantileDiscretizer(data, 9), cfg, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("context", [0, 1, 3])
+def test_cached_planner_chooses_the_same_plans_with_fewer_tokens(context):
+    prefix = torch.randint(0, 9, (3, context * 7 + 3))
+    ref, fast = _planner(cache=False), _planner(cache=True)
+    p_ref, v_ref = ref.plan(prefix)
+    p_fast, v_fast = fast.plan(prefix)
+    torch.testing.assert_close(p_fast, p_ref, rtol=0, atol=0)
+    torch.testing.assert_close(v_fast, v_ref)
+    np.testing.assert_array_equal(ref.actions(p_ref), fast.actions(p_fast))
+
+
+def test_batched_planning_equals_one_episode_at_a_time_for_one_episode():
+    prefix = torch.randint(0, 9, (1, 10))
+    a, _ = _planner(cache=True).plan(prefix)
+    b, _ = _planner(cache=False).plan(prefix)
+    assert a.shape == (1, 4, 7)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_agent_trains_bootstraps_and_resumes(pendulum_env):
+    for gen in ("teacherforcing", "autoregressive"):
+        for kind in ("once", "repeat"):
+            cfg = BooTConfig(**TINY, generation_epoch_thresh=0.0, generation_type=gen, bootstrap_type=kind)
+            agent = BooT(cfg, pendulum_env, seed=0)
+            agent.steps_per_epoch = 2                      # force epoch ends quickly
+            agent.order = agent.order[:32]
+            for _ in range(5):
+                m = agent.train_step()
+            assert m["stats/bootstrapping"] == 1.0 and math.isfinite(m["loss/train"])
+            if kind == "once":
+                assert m["stats/generated"] == 16 and math.isfinite(m["loss/bootstrap"])
+            else:
+                assert len(agent.pool) > 0
+
+
+def test_control_arm_uses_real_windows(pendulum_env):
+    agent = BooT(BooTConfig(**TINY, generation_epoch_thresh=0.0, bootstrap_control=True), pendulum_env, seed=0)
+    m = agent.train_step()
+    assert m["stats/generated"] == 16 and "stats/confidence" not in m
+
+
+def test_agent_evaluates_with_planner_and_reports_nll(pendulum_env):
+    agent = BooT(BooTConfig(**TINY, bootstrap=False), pendulum_env, seed=0)
+    agent.train_step()
+    ev = agent.evaluate(2)
+    assert ev["eval/length"] == 3 and math.isfinite(ev["eval/return"])
+    nll = agent.nll(agent.windows)
+    assert set(nll) == {"loss", "obs", "action", "reward", "value", "all"}
+    assert all(0 < v < 10 for v in nll.values())
+    assert agent.act(np.zeros(3)).shape == (1,)
+
+
+def test_rollout_plans_episodes_in_lockstep():
+    import gymnasium as gym
+
+    planner = _planner(cache=True)
+    planner.model = TrajectoryGPT(3, 1, 9, 34, 1, 2, 8, 0.0).to(torch.float64).eval()
+    planner.obs_dim, planner.act_dim, planner.D = 3, 1, 6
+    planner.disc = QuantileDiscretizer(np.random.default_rng(0).normal(size=(100, 6)), 9)
+    res = rollout(planner, [gym.make("Pendulum-v1") for _ in range(2)], [0, 1], max_steps=3)
+    assert res["length"].tolist() == [3, 3]
+
+
+def test_bad_dataset_inputs_give_clear_errors(tmp_path, pendulum_env):
+    with pytest.raises(DatasetError, match="python -m envs.datasets"):
+        load_dataset("local:no_such_set")
+    with pytest.raises(DatasetError, match="unknown source"):
+        load_dataset("s3:bucket")
+    with pytest.raises(Exception, match="pair the dataset with its env"):
+        BooT(BooTConfig(**TINY), EnvSpec("CartPole-v1", dataset="local:pendulum_mixed"))
+    with pytest.raises(Exception, match="needs a dataset"):
+        BooT(BooTConfig(**TINY), "Pendulum-v1")
