@@ -64,6 +64,7 @@ class BooTConfig:
     warmup_epochs: float = 1.0
     final_epochs: float = 20.0
     n_epochs_ref: float = 50.0
+    n_epochs: int | None = None           # ours: a fixed epoch count instead of 1e6/windows * n_epochs_ref
     # bootstrapping
     bootstrap: bool = True
     bootstrap_type: str = "once"          # once | repeat
@@ -167,7 +168,7 @@ class BooT:
         self.sample_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
         M = len(data)
         self.steps_per_epoch = math.ceil(M / cfg.batch_size)
-        self.n_epochs = max(1, int(1e6 / M * cfg.n_epochs_ref))
+        self.n_epochs = cfg.n_epochs or max(1, int(1e6 / M * cfg.n_epochs_ref))
         self.bootstrap_epoch = int(cfg.generation_epoch_thresh * self.n_epochs)
         tokens_per_epoch = M * (cfg.seq_len * D - 1)
         self.warmup_tokens = cfg.warmup_epochs * tokens_per_epoch
