@@ -94,11 +94,12 @@ LOCAL_DATASETS["pendulum_mixed_shifted"] = lambda: pendulum_mixed("shifted")
 
 # ---------------------------------------------------------------------- MuJoCo via our SAC
 class _Recorder(gym.Wrapper):
-    """Appends every step SAC takes to ``log`` (obs, action, reward, terminated, truncated)."""
+    """Appends every step to ``log`` (obs, action, reward, terminated, truncated, next obs) while
+    ``paused[0]`` is false (evaluation episodes are not SAC's training data)."""
 
-    def __init__(self, env: gym.Env, log: list) -> None:
+    def __init__(self, env: gym.Env, log: list, paused: list[bool]) -> None:
         super().__init__(env)
-        self.log, self._obs = log, None
+        self.log, self.paused, self._obs = log, paused, None
 
     def reset(self, **kwargs):
         self._obs, info = self.env.reset(**kwargs)
@@ -106,7 +107,8 @@ class _Recorder(gym.Wrapper):
 
     def step(self, action):
         nxt, r, term, trunc, info = self.env.step(action)
-        self.log.append((self._obs, np.asarray(action, np.float32), r, term, trunc, nxt))
+        if not self.paused[0]:
+            self.log.append((self._obs, np.asarray(action, np.float32), r, term, trunc, nxt))
         self._obs = nxt
         return nxt, r, term, trunc, info
 
@@ -127,12 +129,15 @@ def mujoco_datasets(env_id: str, sac_steps: int, medium_return: float, steps: in
 
     out = out or data_dir()
     log: list = []
-    sac = SAC(SACConfig(), lambda: _Recorder(gym.make(env_id), log), seed=seed)
+    paused = [False]
+    sac = SAC(SACConfig(), lambda: _Recorder(gym.make(env_id), log, paused), seed=seed)
     medium, replay_len = None, None
     for step in range(1, sac_steps + 1):
         sac.train_step()
         if step % eval_every == 0 or step == sac_steps:
+            paused[0] = True
             ret = sac.evaluate(5)["eval/return"]
+            paused[0] = False
             print(f"sac step {step}: eval return {ret:.1f}", flush=True)
             if medium is None and ret >= medium_return:
                 medium, replay_len = copy.deepcopy(sac), len(log)

@@ -274,3 +274,25 @@ def test_bad_dataset_inputs_give_clear_errors(tmp_path, pendulum_env):
         BooT(BooTConfig(**TINY), EnvSpec("CartPole-v1", dataset="local:pendulum_mixed"))
     with pytest.raises(Exception, match="needs a dataset"):
         BooT(BooTConfig(**TINY), "Pendulum-v1")
+
+
+def test_mujoco_dataset_command_writes_every_level(tmp_path):
+    from envs.datasets import main
+
+    main(["mujoco", "--env", "Hopper-v5", "--sac-steps", "30", "--eval-every", "15", "--steps", "40",
+          "--medium-return=-1e9", "--out", str(tmp_path)])
+    for level in ("random", "medium", "medium-replay", "expert", "medium-expert"):
+        ds = load_dataset(str(tmp_path / f"hopper-{level}.hdf5"))
+        assert ds.observations.shape[1] == 11 and ds.actions.shape[1] == 3
+        assert (ds.terminals | ds.timeouts)[-1]
+    assert len(load_dataset(str(tmp_path / "hopper-medium-replay.hdf5"))) == 15   # SAC's data until medium
+    assert len(load_dataset(str(tmp_path / "hopper-medium-expert.hdf5"))) == 80
+
+
+def test_pendulum_splits_differ_and_are_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("RLKIT_DATA_DIR", str(tmp_path))
+    train = load_dataset("local:pendulum_mixed")
+    assert len(train) == 6000 and (tmp_path / "pendulum_mixed.hdf5").exists()
+    assert len(load_dataset("local:pendulum_mixed_shifted")) == 2000
+    iid = load_dataset("local:pendulum_mixed_iid")
+    assert not np.allclose(train.observations[:200], iid.observations[:200])
