@@ -296,3 +296,19 @@ def test_pendulum_splits_differ_and_are_cached(tmp_path, monkeypatch):
     assert len(load_dataset("local:pendulum_mixed_shifted")) == 2000
     iid = load_dataset("local:pendulum_mixed_iid")
     assert not np.allclose(train.observations[:200], iid.observations[:200])
+
+
+def test_runner_steps_null_runs_the_official_schedule(tmp_path):
+    from helpers import ROOT, TINY_BOOT
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.runner import run_experiment
+
+    over = ["algo=boot", "env=pendulum_mixed", *TINY_BOOT, "algo.batch_size=2048", "algo.n_epochs=2",
+            "runner.steps=null", "runner.eval_every=100", "runner.log_every=1", "runner.checkpoint_every=100",
+            "runner.eval_episodes=1", "logger.wandb.mode=disabled"]
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=over)
+    summary = run_experiment(cfg, tmp_path)
+    assert summary["steps"] == 2 * 3                      # 2 epochs x ceil(5970 / 2048) batches
+    assert "eval/return" in summary["final"]
