@@ -312,3 +312,7 @@ def test_runner_steps_null_runs_the_official_schedule(tmp_path):
     summary = run_experiment(cfg, tmp_path)
     assert summary["steps"] == 2 * 3                      # 2 epochs x ceil(5970 / 2048) batches
     assert "eval/return" in summary["final"]
+    from algos.boot.evaluate import main as evaluate
+
+    out = evaluate([str(tmp_path), "--episodes", "3", "--beam-width", "2"])   # 3 episodes in one batch
+    assert out["eval/length"] == 3 and (tmp_path / "evaluation.json").exists()

@@ -20,12 +20,13 @@ def test_ensemble_matches_members_evaluated_one_by_one():
         assert torch.allclose(out[e], y, atol=1e-6)
 
 
-def test_gpt_kv_cache_decoding_equals_full_recomputation():
+@pytest.mark.parametrize("capacity", [None, 12])
+def test_gpt_kv_cache_decoding_equals_full_recomputation(capacity):
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=17, block_size=12, n_layer=2, n_head=2, n_embd=16)).eval()
     idx = torch.randint(0, 17, (3, 10))
     full = model(idx)
-    cache = model.new_cache()
+    cache = model.new_cache(capacity)
     steps = [model(idx[:, :4], cache)]                  # a prefix, then token by token
     for t in range(4, 10):
         steps.append(model(idx[:, t:t + 1], cache))
@@ -33,11 +34,12 @@ def test_gpt_kv_cache_decoding_equals_full_recomputation():
     assert cache.length == 10
 
 
-def test_gpt_cache_reorders_beams():
+@pytest.mark.parametrize("capacity", [None, 8])
+def test_gpt_cache_reorders_beams(capacity):
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=1, n_embd=8)).eval()
     idx = torch.randint(0, 5, (2, 4))
-    cache = model.new_cache()
+    cache = model.new_cache(capacity)
     model(idx[:, :3], cache)
     swapped = cache.index_select(torch.tensor([1, 0]))
     out = model(idx[[1, 0], 3:4], swapped)

@@ -92,7 +92,7 @@ def autoregressive(model: TrajectoryGPT, X: torch.Tensor, Y: torch.Tensor, cfg: 
     start = full.shape[1] - cfg.length * D
     x = full[:, :start]
     log_p = torch.zeros(x.shape[0], dtype=model.pos_emb.dtype, device=X.device)
-    count, cache, seen = 0, model.new_cache() if cfg.cache else None, 0
+    count, cache, seen = 0, model.new_cache(full.shape[1]) if cfg.cache else None, 0
     for i in range(cfg.length):
         r_idx = start + (i + 1) * D - 2
         plan = [(od, cfg.k_obs, cfg.cdf_obs, None), (ad, cfg.k_act, cfg.cdf_act, None),

@@ -104,7 +104,7 @@ class WindowDecoder:
         """Encode all but the last token of ``x`` (before the rows are tiled into beams)."""
         if self.use_cache:
             self.start = self.crop_start(x.shape[1])
-            self.cache = self.model.new_cache()
+            self.cache = self.model.new_cache(self.max_block)
             if x.shape[1] - 1 > self.start:
                 self.model(x[:, self.start:-1], self.cache)
                 self.calls += 1
@@ -116,7 +116,7 @@ class WindowDecoder:
         if not self.use_cache:
             return self.model(x[:, start:])[:, -1]
         if self.cache is None or start != self.start:
-            self.cache, self.start = self.model.new_cache(), start
+            self.cache, self.start = self.model.new_cache(self.max_block), start
         seen = self.start + self.cache.length
         return self.model(x[:, seen:], self.cache)[:, -1]
 

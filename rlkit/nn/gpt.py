@@ -38,28 +38,47 @@ class GPTConfig:
 
 
 class KVCache:
-    """Per-layer keys and values of the tokens decoded so far: each [B, n_head, T, head_dim]."""
+    """Per-layer keys and values of the tokens decoded so far: each [B, n_head, T, head_dim].
 
-    def __init__(self, n_layer: int) -> None:
+    With ``capacity``, each layer's buffer is allocated once at ``[B, n_head, capacity, head_dim]``
+    and new tokens are written in place (no copy of the whole cache per token); without it, every
+    append concatenates.
+    """
+
+    def __init__(self, n_layer: int, capacity: int | None = None) -> None:
+        self.capacity = capacity
         self.keys: list[torch.Tensor | None] = [None] * n_layer
         self.values: list[torch.Tensor | None] = [None] * n_layer
+        self.lengths = [0] * n_layer
 
     @property
     def length(self) -> int:
-        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+        return self.lengths[0]
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=2)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        old, new = self.lengths[layer], self.lengths[layer] + k.shape[2]
+        if self.capacity is None:
+            if self.keys[layer] is not None:
+                k = torch.cat([self.keys[layer], k], dim=2)
+                v = torch.cat([self.values[layer], v], dim=2)
+            self.keys[layer], self.values[layer] = k, v
+        else:
+            if new > self.capacity:
+                raise ValueError(f"KV cache of capacity {self.capacity} cannot hold {new} tokens")
+            if self.keys[layer] is None:
+                shape = (k.shape[0], k.shape[1], self.capacity, k.shape[3])
+                self.keys[layer], self.values[layer] = k.new_empty(shape), v.new_empty(shape)
+            self.keys[layer][:, :, old:new] = k
+            self.values[layer][:, :, old:new] = v
+        self.lengths[layer] = new
+        return self.keys[layer][:, :, :new], self.values[layer][:, :, :new]
 
     def index_select(self, index: torch.Tensor) -> KVCache:
         """Reorder the batch (beam search keeps the cache rows of the surviving beams)."""
-        out = KVCache(len(self.keys))
+        out = KVCache(len(self.keys), self.capacity)
         out.keys = [None if k is None else k.index_select(0, index) for k in self.keys]
         out.values = [None if v is None else v.index_select(0, index) for v in self.values]
+        out.lengths = list(self.lengths)
         return out
 
 
@@ -161,8 +180,9 @@ class GPT(nn.Module):
         """Logits from the final hidden states h [B, T, C] (first at position ``past``)."""
         return self.head(h)
 
-    def new_cache(self) -> KVCache:
-        return KVCache(self.cfg.n_layer)
+    def new_cache(self, capacity: int | None = None) -> KVCache:
+        """An empty cache; ``capacity`` (tokens) preallocates it for in-place appends."""
+        return KVCache(self.cfg.n_layer, capacity)
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:
         """AdamW groups: decay matrices of Linear layers; not biases, LayerNorm or embeddings."""
