@@ -45,10 +45,10 @@ ARMS = {"A: TT": dict(bootstrap=False),
         "D: BooT-once AR": dict(generation_type="autoregressive", generation_cache=True)}
 
 
-def _config(arm: str, epochs: int):
+def _config(arm: str, epochs: int, n_layer: int = 2, n_embd: int = 16):
     from algos.boot import BooTConfig
 
-    return BooTConfig(n_layer=2, n_head=4, n_embd=16, dropout=0.1, batch_size=64, learning_rate=1e-3,
+    return BooTConfig(n_layer=n_layer, n_head=4, n_embd=n_embd, dropout=0.1, batch_size=64, learning_rate=1e-3,
                       n_epochs=epochs, warmup_epochs=epochs / 50, final_epochs=0.4 * epochs,
                       generation_epoch_thresh=0.4, generation_num=4, generation_confidence_factor=0.04,
                       beam_width=16, horizon=5, n_expand=2, max_context_transitions=3, **ARMS[arm])
@@ -110,7 +110,7 @@ def _argmax_rmse(agent, windows) -> float:
     return float(torch.cat(errs).mean().sqrt())
 
 
-def run_arm(job: tuple[str, int, int]) -> dict:
+def run_arm(job: tuple[str, int, int, int, int]) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -119,9 +119,10 @@ def run_arm(job: tuple[str, int, int]) -> dict:
     from rlkit.data import load_dataset
     from rlkit.envs import EnvSpec
 
-    arm, seed, epochs = job
+    arm, seed, epochs, n_layer, n_embd = job
     t0 = time.perf_counter()
-    agent = BooT(_config(arm, epochs), EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed"), seed=seed)
+    env = EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed")
+    agent = BooT(_config(arm, epochs, n_layer, n_embd), env, seed=seed)
     held = {name: trajectory_windows(load_dataset(f"local:pendulum_mixed_{name}"), agent.cfg.n_bins,
                                      agent.cfg.seq_len, agent.cfg.discount, agent.cfg.termination_penalty,
                                      agent.discretizer)[0] for name in ("iid", "shifted")}
@@ -161,7 +162,8 @@ def report(results: list[dict], args: argparse.Namespace, minutes: float) -> str
     by = {(r["arm"], r["seed"]): r for r in results}
     lines = ["# BooT claim on CPU (pendulum_mixed)", "",
              f"Command: `.venv/bin/python benchmarks/boot_claim.py --seeds {args.seeds} --epochs {args.epochs}"
-             f" --workers {args.workers} --out {args.out}` ({minutes:.1f} min on 2 cores).", "",
+             f" --n-layer {args.n_layer} --n-embd {args.n_embd} --workers {args.workers} --out {args.out}` "
+             f"({minutes:.1f} min on 2 cores; model width {4 * args.n_embd}, {args.n_layer} layer(s)).", "",
              "Decision rule (fixed before the run): BooT is confirmed if C or D has a lower final IID "
              "held-out loss than both A and B on every seed, and its generated-state RMSE is within 1.5x "
              "the model's real-data argmax error. If C/D beat A but not B, the gain comes from the extra "
@@ -211,6 +213,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=13)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--n-layer", type=int, default=2)
+    p.add_argument("--n-embd", type=int, default=16, help="per head; width = 4 heads x n_embd")
     p.add_argument("--arms", default="ABCD")
     p.add_argument("--out", type=Path, default=Path("docs/boot_results.md"))
     args = p.parse_args()
@@ -220,7 +224,8 @@ def main() -> None:
     for name in ("pendulum_mixed", "pendulum_mixed_iid", "pendulum_mixed_shifted"):
         load_dataset(f"local:{name}")                    # generate once before the workers start
     arms = [a for a in ARMS if a[0] in args.arms]
-    jobs = [(a, s, args.epochs) for a in reversed(arms) for s in range(args.seeds)]   # slowest (D) first
+    jobs = [(a, s, args.epochs, args.n_layer, args.n_embd)      # slowest arm (D) first
+            for a in reversed(arms) for s in range(args.seeds)]
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(run_arm, jobs, chunksize=1)

@@ -96,10 +96,10 @@ def training(args: argparse.Namespace) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--uncached-reps", type=int, default=2)
-    p.add_argument("--cached-reps", type=int, default=5)
+    p.add_argument("--uncached-reps", type=int, default=1)
+    p.add_argument("--cached-reps", type=int, default=3)
     p.add_argument("--episodes", type=int, default=8)
-    p.add_argument("--train-steps", type=int, default=5)
+    p.add_argument("--train-steps", type=int, default=3)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), CPU\n")

@@ -93,6 +93,7 @@ class WindowDecoder:
         self.model, self.max_block, self.use_cache = model, max_block, cache
         self.D = model.transition_dim
         self.cache: KVCache | None = None
+        self.pending: torch.Tensor | None = None   # row selection not yet applied to the cache
         self.start = -1
         self.calls = 0
 
@@ -116,14 +117,17 @@ class WindowDecoder:
         if not self.use_cache:
             return self.model(x[:, start:])[:, -1]
         if self.cache is None or start != self.start:
-            self.cache, self.start = self.model.new_cache(self.max_block), start
+            self.cache, self.start, self.pending = self.model.new_cache(self.max_block), start, None
+        elif self.pending is not None:
+            self.cache, self.pending = self.cache.index_select(self.pending), None
         seen = self.start + self.cache.length
         return self.model(x[:, seen:], self.cache)[:, -1]
 
     def select(self, index: torch.Tensor) -> None:
-        """Reorder / tile the rows (beam bookkeeping)."""
+        """Reorder / tile the rows (beam bookkeeping). Applied lazily: consecutive selections are
+        composed, and a selection followed by a moved window (re-encoded anyway) costs nothing."""
         if self.cache is not None:
-            self.cache = self.cache.index_select(index)
+            self.pending = index if self.pending is None else self.pending[index]
 
 
 class BeamPlanner:
