@@ -67,7 +67,7 @@ def _validity(agent, n_batches: int = 20) -> dict[str, float]:
     cont = np.concatenate([np.concatenate([e, np.zeros((K - 1, D))]) for e in eps])
     disc, gen = agent.discretizer, agent.cfg.generation()
     gen.confidence_type = "none"          # score every candidate; keep the top 4% below
-    state_err, rew_err = [], []
+    state_err, rew_err, with_stop = [], [], 0
     g = torch.Generator().manual_seed(123)
     for _ in range(n_batches):
         idx = torch.randint(0, len(agent.windows), (agent.cfg.batch_size,), generator=g)
@@ -84,6 +84,9 @@ def _validity(agent, n_batches: int = 20) -> dict[str, float]:
                 continue
             true_s = disc.discretize(cont[last, :3])
             gen_tok = seqs[k].view(K, D)[-1].numpy()
+            if (gen_tok == disc.n_bins).any():                    # generated a stop token: counted apart
+                with_stop += 1
+                continue
             state_err.append(np.mean((gen_tok[:3] - true_s) ** 2))
             s = disc.reconstruct(gen_tok[:3])
             a = disc.reconstruct(gen_tok[3:4], start=3)
@@ -91,7 +94,8 @@ def _validity(agent, n_batches: int = 20) -> dict[str, float]:
             r_true = -(theta ** 2 + 0.1 * s[2] ** 2 + 0.001 * a[0] ** 2)
             rew_err.append((gen_tok[4] - disc.discretize(np.array([r_true]), start=4)[0]) ** 2)
     return {"gen_state_rmse_bins": float(np.sqrt(np.mean(state_err))),
-            "gen_reward_rmse_bins": float(np.sqrt(np.mean(rew_err))), "gen_checked": len(state_err)}
+            "gen_reward_rmse_bins": float(np.sqrt(np.mean(rew_err))), "gen_checked": len(state_err),
+            "gen_with_stop_token": with_stop}
 
 
 def _argmax_rmse(agent, windows) -> float:
