@@ -18,6 +18,13 @@ CASES = {
     "sac": ["algo=sac", "env=pendulum", "runner.steps=1200", "runner.eval_every=400",
             "runner.log_every=50", "runner.checkpoint_every=250", "runner.eval_episodes=1",
             "algo.learning_starts=100", "algo.hidden=[64,64]"],
+    # BooT-repeat: the kill lands mid-epoch with a generated pool, LR counter and shuffled order
+    "boot": ["algo=boot", "env=pendulum_mixed", "runner.steps=240", "runner.eval_every=120",
+             "runner.log_every=10", "runner.checkpoint_every=50", "runner.eval_episodes=1",
+             "algo.n_layer=1", "algo.n_head=2", "algo.n_embd=8", "algo.batch_size=64", "algo.n_bins=20",
+             "algo.beam_width=4", "algo.horizon=2", "algo.eval_max_steps=3", "algo.generation_epoch_thresh=0.0",
+             "algo.generation_num=2", "algo.generation_confidence_factor=0.25", "algo.bootstrap_type=repeat",
+             "algo.generation_type=teacherforcing"],
 }
 
 

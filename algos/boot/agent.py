@@ -303,7 +303,7 @@ class BooT:
         steps = int(res["length"].max())
         out = {"eval/return": float(res["return"].mean()), "eval/return_std": float(res["return"].std()),
                "eval/length": float(res["length"].mean()), "eval/success": float(res["success"].mean()),
-               "eval/plan_s_per_step": (time.perf_counter() - t0) / max(1, steps)}
+               "time/plan_s_per_step": (time.perf_counter() - t0) / max(1, steps)}
         family = self.source.split(":")[-1].split("/")[-1].split("-")[0].split("_")[0].lower()
         if family in D4RL_REF_SCORES:
             out["eval/normalized_score"] = float(normalized_score(family, res["return"]).mean())
