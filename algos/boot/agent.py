@@ -27,7 +27,7 @@ import torch
 
 from algos.boot.data import TrajectoryWindows, trajectory_windows
 from algos.boot.generation import GenerationConfig, generate
-from algos.boot.planner import BeamPlanner, PlannerConfig, rollout
+from algos.boot.planner import BeamPlanner, PlannerConfig, TokenFilters, rollout
 from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.envs import EnvLike, EnvSpec, eval_env_factory
@@ -121,8 +121,8 @@ class BooTConfig:
 
     def planner(self) -> PlannerConfig:
         return PlannerConfig(horizon=self.horizon, beam_width=self.beam_width, n_expand=self.n_expand,
-                             k_obs=self.k_obs, k_act=self.k_act, k_rew=self.k_rew, cdf_obs=self.cdf_obs,
-                             cdf_act=self.cdf_act, cdf_rew=self.cdf_rew,
+                             filters=TokenFilters(self.k_obs, self.k_act, self.k_rew, self.cdf_obs,
+                                                  self.cdf_act, self.cdf_rew),
                              max_context_transitions=self.max_context_transitions, discount=self.discount,
                              value_placeholder=self.value_placeholder, cache=self.plan_cache)
 

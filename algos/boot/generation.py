@@ -20,11 +20,11 @@ reward and reward-to-go ``k_rew = 1``; ``real_r``/``real_R`` copy those tokens f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from algos.boot.planner import filter_cdf, sample_token, top_k_logits
+from algos.boot.planner import TokenFilters, filter_cdf, sample_token, top_k_logits
 from rlkit.nn.trajectory import TrajectoryGPT
 
 
@@ -38,12 +38,7 @@ class GenerationConfig:
     real_r: bool = False
     real_R: bool = False
     cache: bool = False               # AR only: KV cache (with dropout on, one mask per prefix)
-    k_obs: int | None = 1
-    k_act: int | None = None
-    k_rew: int | None = 1
-    cdf_obs: float | None = None
-    cdf_act: float | None = 0.6
-    cdf_rew: float | None = None
+    filters: TokenFilters = field(default_factory=TokenFilters)   # the official code's defaults
 
 
 def _draw(logits: torch.Tensor, k: int | None, cdf: float | None, num: int,
@@ -63,9 +58,10 @@ def teacher_forcing(model: TrajectoryGPT, X: torch.Tensor, Y: torch.Tensor, cfg:
     B, G, num = X.shape[0], cfg.length * D, cfg.num
     logits = model(X)[:, -G:]                                    # predicts the last G tokens
     V = logits.shape[-1]
-    types = [(0, od, cfg.k_obs, cfg.cdf_obs), (od, od + ad, cfg.k_act and max(cfg.k_act, num), cfg.cdf_act),
-             (D - 2, D - 1, cfg.k_rew and max(cfg.k_rew, num), cfg.cdf_rew),
-             (D - 1, D, cfg.k_rew and max(cfg.k_rew, num), cfg.cdf_rew)]
+    f = cfg.filters
+    types = [(0, od, f.k_obs, f.cdf_obs), (od, od + ad, f.k_act and max(f.k_act, num), f.cdf_act),
+             (D - 2, D - 1, f.k_rew and max(f.k_rew, num), f.cdf_rew),
+             (D - 1, D, f.k_rew and max(f.k_rew, num), f.cdf_rew)]
     per_t = logits.view(B, cfg.length, D, V)
     chosen = torch.empty(num, B, cfg.length, D, dtype=torch.long, device=X.device)
     for lo, hi, k, cdf in types:
@@ -95,9 +91,10 @@ def autoregressive(model: TrajectoryGPT, X: torch.Tensor, Y: torch.Tensor, cfg: 
     count, cache, seen = 0, model.new_cache(full.shape[1]) if cfg.cache else None, 0
     for i in range(cfg.length):
         r_idx = start + (i + 1) * D - 2
-        plan = [(od, cfg.k_obs, cfg.cdf_obs, None), (ad, cfg.k_act, cfg.cdf_act, None),
-                (1, cfg.k_rew, cfg.cdf_rew, r_idx if cfg.real_r else None),
-                (1, cfg.k_rew, cfg.cdf_rew, r_idx + 1 if cfg.real_R else None)]
+        f = cfg.filters
+        plan = [(od, f.k_obs, f.cdf_obs, None), (ad, f.k_act, f.cdf_act, None),
+                (1, f.k_rew, f.cdf_rew, r_idx if cfg.real_r else None),
+                (1, f.k_rew, f.cdf_rew, r_idx + 1 if cfg.real_R else None)]
         for n, k, cdf, copy_from in plan:
             if copy_from is not None:
                 x = torch.cat([x, full[:, copy_from:copy_from + 1]], 1)

@@ -21,7 +21,7 @@ once (one model call serves every episode's beams).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,18 +33,27 @@ from rlkit.nn.trajectory import TrajectoryGPT
 
 
 @dataclass
-class PlannerConfig:
-    """BooT's planner defaults (``DEFAULT_ARGS``, spec §2.1)."""
+class TokenFilters:
+    """Sampling filters per token type (top-k ``k_*``, nucleus ``cdf_*``; None = off). The
+    defaults are the official ones for planning and for generation: greedy observations, actions
+    from the top 60% of the mass, greedy reward and reward-to-go."""
 
-    horizon: int = 10
-    beam_width: int = 128
-    n_expand: int = 2
     k_obs: int | None = 1
     k_act: int | None = None
     k_rew: int | None = 1
     cdf_obs: float | None = None
     cdf_act: float | None = 0.6
     cdf_rew: float | None = None
+
+
+@dataclass
+class PlannerConfig:
+    """BooT's planner defaults (``DEFAULT_ARGS``, spec §2.1)."""
+
+    horizon: int = 10
+    beam_width: int = 128
+    n_expand: int = 2
+    filters: TokenFilters = field(default_factory=TokenFilters)
     max_context_transitions: int = 5
     discount: float = 0.99
     value_placeholder: float = 0.0   # BooT 0, TT 1e6: the R token of context transitions
@@ -153,7 +162,7 @@ class BeamPlanner:
     def plan(self, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix [E, L] tokens (context transitions + current observation) ->
         (best plans [E, H, D] tokens, their scores [E])."""
-        cfg, D = self.cfg, self.D
+        cfg, D, f = self.cfg, self.D, self.cfg.filters
         self.model.eval()
         E, L = prefix.shape
         B, n, H = cfg.beam_width, cfg.n_expand, cfg.horizon
@@ -171,8 +180,8 @@ class BeamPlanner:
                       + torch.arange(rows, device=x.device).repeat(n)[None]).reshape(-1)
             x, rewards = x[expand], rewards[expand]
             dec.select(expand)
-            x, _ = self._sample(dec, x, self.act_dim, cfg.k_act, cfg.cdf_act)
-            x, (p_r, p_R) = self._sample(dec, x, 2, cfg.k_rew, cfg.cdf_rew)
+            x, _ = self._sample(dec, x, self.act_dim, f.k_act, f.cdf_act)
+            x, (p_r, p_R) = self._sample(dec, x, 2, f.k_rew, f.cdf_rew)
             rewards[:, t] = self.disc.expectation(p_r, D - 2)
             rewards[:, t + 1] = self.disc.expectation(p_R, D - 1)
             values = (rewards * discounts).sum(-1).view(E, -1)
@@ -181,7 +190,7 @@ class BeamPlanner:
             x, rewards = x[keep], rewards[keep]
             dec.select(keep)
             if t < H - 1:
-                x, _ = self._sample(dec, x, self.obs_dim, cfg.k_obs, cfg.cdf_obs)
+                x, _ = self._sample(dec, x, self.obs_dim, f.k_obs, f.cdf_obs)
         self.model_calls += dec.calls
         best = values.argmax(1)
         plans = x.view(E, B, -1, D)[torch.arange(E), best, -H:]
