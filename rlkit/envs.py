@@ -39,6 +39,13 @@ class EnvSpec:
 EnvLike = str | EnvSpec | Callable[[], gym.Env]
 
 
+def env_spec_from_config(env_cfg: dict[str, Any]) -> EnvSpec:
+    """The :class:`EnvSpec` of a resolved ``conf/env/<name>.yaml`` (``id``, ``kwargs``,
+    ``eval_kwargs``, ``dataset``)."""
+    return EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}), dict(env_cfg.get("eval_kwargs") or {}),
+                   env_cfg.get("dataset"))
+
+
 def env_factory(env: EnvLike) -> Callable[[], gym.Env]:
     """Normalise a gymnasium id, an :class:`EnvSpec` or a zero-argument callable to a factory."""
     if isinstance(env, str):

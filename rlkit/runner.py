@@ -224,7 +224,7 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
     """
     from omegaconf import OmegaConf
 
-    from rlkit.envs import EnvSpec
+    from rlkit.envs import env_spec_from_config
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -236,8 +236,7 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
         raise ConfigError(f"seed={seed} must be >= 0")
     seed_everything(seed)
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    env = EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}), dict(env_cfg.get("eval_kwargs") or {}),
-                  env_cfg.get("dataset"))
+    env = env_spec_from_config(env_cfg)
     try:
         algo = build_algorithm(OmegaConf.to_container(cfg.algo, resolve=True), env, device, seed)
     except (TypeError, ValueError) as err:

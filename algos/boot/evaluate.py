@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from rlkit.checkpoint import load_checkpoint
 from rlkit.config import resolve_device, set_threads
-from rlkit.envs import EnvSpec
+from rlkit.envs import env_spec_from_config
 from rlkit.runner import build_algorithm
 
 
@@ -32,9 +32,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     algo_cfg = OmegaConf.to_container(cfg.algo, resolve=True)
     if args.beam_width is not None:
         algo_cfg["beam_width"] = args.beam_width
-    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    env = EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}), dict(env_cfg.get("eval_kwargs") or {}),
-                  env_cfg.get("dataset"))
+    env = env_spec_from_config(OmegaConf.to_container(cfg.env, resolve=True))
     set_threads(int(cfg.threads))
     device = resolve_device(args.device or str(cfg.device))
     seed = int(cfg.seed if args.seed is None else args.seed)
