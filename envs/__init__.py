@@ -36,5 +36,3 @@ _register("LS3Navigation", "envs.ls3_navigation:NavigationEnv")
 _register("LS3Reacher", "envs.ls3_reacher:ReacherEnv")
 _register("LS3Push", "envs.ls3_push:PushEnv")
 _register("SparseMetaWorld", "envs.metaworld_tasks:SparseMetaWorldEnv")
-
-from envs import datasets as _datasets  # noqa: E402,F401  (registers the local: dataset generators)

@@ -34,7 +34,7 @@ D4RL_REF_SCORES: dict[str, tuple[float, float]] = {
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 
 # Datasets generated on this machine on first use (``local:<name>``): name -> () -> OfflineDataset.
-# ``import envs`` registers the toolkit's own (pendulum_mixed, ...).
+# ``import envs.datasets`` registers the toolkit's own (pendulum_mixed, ...).
 LOCAL_DATASETS: dict[str, Callable[[], OfflineDataset]] = {}
 
 
@@ -299,7 +299,7 @@ def load_dataset(source: str) -> OfflineDataset:
     path = data_dir() / f"{name}.hdf5"
     if path.is_file():
         return OfflineDataset.from_hdf5(path)
-    import envs  # noqa: F401  (registers the toolkit's generators)
+    import envs.datasets  # noqa: F401  (registers the toolkit's generators)
 
     if name not in LOCAL_DATASETS:
         raise DatasetError(f"local dataset {name!r} is not at {path}; generate it with "
