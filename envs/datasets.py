@@ -145,7 +145,9 @@ def mujoco_datasets(env_id: str, sac_steps: int, medium_return: float, steps: in
         print(f"SAC never reached --medium-return {medium_return}; 'medium' is the final policy", flush=True)
         medium, replay_len = sac, len(log)
     name = env_id.split("-")[0].lower()
-    sets = {"random": collect_dataset(env_id, lambda o: gym.make(env_id).action_space.sample(), steps, seed),
+    space = gym.make(env_id).action_space
+    space.seed(seed)
+    sets = {"random": collect_dataset(env_id, lambda o: space.sample(), steps, seed),
             "medium": collect_dataset(env_id, lambda o: medium.act(o, deterministic=False), steps, seed + 1),
             "medium-replay": _to_dataset(log[:replay_len], f"sac-replay:{env_id}"),
             "expert": collect_dataset(env_id, lambda o: sac.act(o, deterministic=False), steps, seed + 2)}
