@@ -42,7 +42,10 @@ import numpy as np
 ARMS = {"A: TT": dict(bootstrap=False),
         "B: TT + matched real updates": dict(bootstrap_control=True),
         "C: BooT-once TF": dict(generation_type="teacherforcing"),
-        "D: BooT-once AR": dict(generation_type="autoregressive", generation_cache=True)}
+        "D: BooT-once AR": dict(generation_type="autoregressive", generation_cache=True),
+        # optional (spec §6 arm E), not part of the decision rule
+        "E: BooT-repeat TF": dict(generation_type="teacherforcing", bootstrap_type="repeat")}
+RULE_ARMS = ("C: BooT-once TF", "D: BooT-once AR")
 
 
 def _config(arm: str, epochs: int, n_layer: int = 2, n_embd: int = 16):
@@ -164,10 +167,14 @@ def _mean_ci(xs: list[float]) -> str:
 def report(results: list[dict], args: argparse.Namespace, minutes: float) -> str:
     seeds = sorted({r["seed"] for r in results})
     by = {(r["arm"], r["seed"]): r for r in results}
+    present = [a for a in ARMS if all((a, s) in by for s in seeds)]
+    generating = [a for a in present if a[0] in "CDE"]
     lines = ["# BooT claim on CPU (pendulum_mixed)", "",
              f"Command: `.venv/bin/python benchmarks/boot_claim.py --seeds {args.seeds} --epochs {args.epochs}"
-             f" --n-layer {args.n_layer} --n-embd {args.n_embd} --workers {args.workers} --out {args.out}` "
-             f"({minutes:.1f} min on 2 cores; model width {4 * args.n_embd}, {args.n_layer} layer(s)).", "",
+             f" --n-layer {args.n_layer} --n-embd {args.n_embd} --arms {args.arms} --workers {args.workers}"
+             f"{f' --merge {args.merge}' if args.merge else ''} --out {args.out}` ({minutes:.1f} min on 2 cores"
+             f"{', plus the merged runs' if args.merge else ''}; model width {4 * args.n_embd}, "
+             f"{args.n_layer} layer(s)).", "",
              "Decision rule (fixed before the run): BooT is confirmed if C or D has a lower final IID "
              "held-out loss than both A and B on every seed, and its generated-state RMSE is within 1.5x "
              "the model's real-data argmax error. If C/D beat A but not B, the gain comes from the extra "
@@ -175,7 +182,7 @@ def report(results: list[dict], args: argparse.Namespace, minutes: float) -> str
              "## Held-out loss (training objective: weighted NLL, lower is better), mean ± 95% CI", "",
              "| arm | IID loss | shifted loss | IID obs | IID action | IID reward | IID value | "
              "shifted obs | shifted action | beam-search return |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for arm in ARMS:
+    for arm in present:
         f = [by[(arm, s)]["final"] for s in seeds]
         ret = [by[(arm, s)]["plan_return"] for s in seeds]
         cells = [_mean_ci([x[k] for x in f]) for k in ("loss_iid", "loss_shifted", "obs_iid", "action_iid",
@@ -184,14 +191,14 @@ def report(results: list[dict], args: argparse.Namespace, minutes: float) -> str
         lines.append(f"| {arm} | " + " | ".join(cells) + f" | {np.mean(ret):.1f} |")
     lines += ["", "Per-token-type columns are unweighted nats/token. Per seed (IID loss):", "",
               "| arm | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
-    for arm in ARMS:
+    for arm in present:
         cells = " | ".join(f"{by[(arm, s)]['final']['loss_iid']:.4f}" for s in seeds)
         lines.append(f"| {arm} | {cells} |")
     lines += ["", "## Generation validity (final model, top-4% candidates of 20 training batches)", "",
               "| arm | generated s_t RMSE (bins) | model argmax RMSE on real held-out (bins) | ratio | "
               "generated r RMSE (bins) |", "|---|---|---|---|---|"]
     valid = {}
-    for arm in list(ARMS)[2:]:
+    for arm in generating:
         g = np.mean([by[(arm, s)]["gen_state_rmse_bins"] for s in seeds])
         a = np.mean([by[(arm, s)]["argmax_rmse_bins"] for s in seeds])
         r = np.mean([by[(arm, s)]["gen_reward_rmse_bins"] for s in seeds])
@@ -199,7 +206,7 @@ def report(results: list[dict], args: argparse.Namespace, minutes: float) -> str
         lines.append(f"| {arm} | {g:.2f} | {a:.2f} | {g / a:.2f} | {r:.2f} |")
     verdicts = []
     iid = {key: r["final"]["loss_iid"] for key, r in by.items()}
-    for arm in list(ARMS)[2:]:
+    for arm in RULE_ARMS:
         beats_a = all(iid[(arm, s)] < iid[("A: TT", s)] for s in seeds)
         beats_b = all(iid[(arm, s)] < iid[("B: TT + matched real updates", s)] for s in seeds)
         verdicts.append((arm, beats_a, beats_b, valid[arm]))
@@ -219,8 +226,10 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--n-layer", type=int, default=2)
     p.add_argument("--n-embd", type=int, default=16, help="per head; width = 4 heads x n_embd")
-    p.add_argument("--arms", default="ABCD")
+    p.add_argument("--arms", default="ABCD", help="letters of the arms to run (E: BooT-repeat TF, optional)")
     p.add_argument("--out", type=Path, default=Path("docs/boot_results.md"))
+    p.add_argument("--merge", type=Path, default=None,
+                   help="a results .json of an earlier run with the same settings, to report together")
     args = p.parse_args()
     os.environ.setdefault("RLKIT_DATA_DIR", str(Path.home() / ".cache" / "rlkit" / "datasets"))
     from rlkit.data import load_dataset
@@ -234,9 +243,11 @@ def main() -> None:
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(run_arm, jobs, chunksize=1)
     minutes = (time.perf_counter() - t0) / 60
+    if args.merge is not None:
+        results = json.loads(args.merge.read_text()) + results
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
-    if set(ARMS) <= {r["arm"] for r in results}:
+    if set(RULE_ARMS) | {"A: TT", "B: TT + matched real updates"} <= {r["arm"] for r in results}:
         args.out.write_text(report(results, args, minutes))
         print(args.out.read_text())
 
