@@ -144,7 +144,7 @@ def run_arm(job: tuple[str, int, int, int, int]) -> dict:
     out = {"arm": arm, "seed": seed, "steps": total, "bootstrap_from_step": agent.bootstrap_epoch
            * agent.steps_per_epoch, "extra_sequences": generated, "curve": curve, "final": curve[-1],
            "argmax_rmse_bins": _argmax_rmse(agent, held["iid"])}
-    if arm.startswith(("C", "D")):
+    if arm[0] in "CDE":
         out.update(_validity(agent))
     import gymnasium as gym
 
@@ -168,7 +168,7 @@ def report(results: list[dict], args: argparse.Namespace, minutes: float) -> str
     seeds = sorted({r["seed"] for r in results})
     by = {(r["arm"], r["seed"]): r for r in results}
     present = [a for a in ARMS if all((a, s) in by for s in seeds)]
-    generating = [a for a in present if a[0] in "CDE"]
+    generating = [a for a in present if all("gen_state_rmse_bins" in by[(a, s)] for s in seeds)]
     lines = ["# BooT claim on CPU (pendulum_mixed)", "",
              f"Command: `.venv/bin/python benchmarks/boot_claim.py --seeds {args.seeds} --epochs {args.epochs}"
              f" --n-layer {args.n_layer} --n-embd {args.n_embd} --arms {args.arms} --workers {args.workers}"
