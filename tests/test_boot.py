@@ -68,9 +68,9 @@ def test_discretizer_quantiles_midpoints_and_expectation():
 
 def test_windows_pad_with_stop_tokens_and_mask_beyond_first_pad():
     ds = _toy()
-    eps, ret = joined_transitions(ds, 0.99, -100.0)
+    eps, _ = joined_transitions(ds, 0.99, -100.0)
     disc = QuantileDiscretizer(np.concatenate(eps), 5)
-    w = build_windows(eps, ret, disc, seq_len=3)
+    w = build_windows(eps, disc, seq_len=3)
     assert len(w) == 4                                            # starts 0..T-2 per episode
     X, Y, mask = w.batch(torch.tensor([1]))                       # episode 0, start 1: steps 1, 2, 3(pad)
     D = w.transition_dim
@@ -78,7 +78,7 @@ def test_windows_pad_with_stop_tokens_and_mask_beyond_first_pad():
     assert (seq[2] == 5).all() and (seq[:2] < 5).all()           # stop token = n_bins
     full_mask = torch.cat([torch.ones(1, 1, dtype=torch.bool), mask], 1).view(3, D)
     assert full_mask[:2].all() and full_mask[2].all()             # step 3 == T: still trained on
-    X, Y, mask = build_windows(eps, ret, disc, seq_len=4).batch(torch.tensor([1]))
+    X, Y, mask = build_windows(eps, disc, seq_len=4).batch(torch.tensor([1]))
     assert not mask[0, -D:].any()                                 # step 4 > T: masked
 
 

@@ -107,7 +107,6 @@ class TrajectoryWindows:
     window_steps: torch.Tensor    # [M] its step index within the episode
     window_lengths: torch.Tensor  # [M] the episode's length T
     seq_len: int
-    returns: np.ndarray           # raw (unpenalised) episode returns
 
     def __len__(self) -> int:
         return len(self.window_rows)
@@ -128,8 +127,8 @@ class TrajectoryWindows:
         return seq[:, :-1].to(device), seq[:, 1:].to(device), mask[:, 1:].to(device)
 
 
-def build_windows(episodes: list[np.ndarray], returns: np.ndarray, discretizer: QuantileDiscretizer,
-                  seq_len: int) -> TrajectoryWindows:
+def build_windows(episodes: list[np.ndarray], discretizer: QuantileDiscretizer, seq_len: int
+                  ) -> TrajectoryWindows:
     """Discretise ``episodes`` and index every window start ``i in [0, T-2]``."""
     D = discretizer.dim
     if episodes[0].shape[1] != D:
@@ -149,7 +148,7 @@ def build_windows(episodes: list[np.ndarray], returns: np.ndarray, discretizer: 
         raise DatasetError("every episode has a single step; no training window fits")
     cat = (lambda xs: torch.as_tensor(np.concatenate(xs)))
     return TrajectoryWindows(tokens=cat(blocks), window_rows=cat(rows), window_steps=cat(steps),
-                             window_lengths=cat(lengths), seq_len=seq_len, returns=returns)
+                             window_lengths=cat(lengths), seq_len=seq_len)
 
 
 def trajectory_windows(ds: OfflineDataset, n_bins: int = 100, seq_len: int = 10, gamma: float = 0.99,
@@ -157,7 +156,7 @@ def trajectory_windows(ds: OfflineDataset, n_bins: int = 100, seq_len: int = 10,
                        discretizer: QuantileDiscretizer | None = None
                        ) -> tuple[TrajectoryWindows, QuantileDiscretizer]:
     """The BooT pipeline on one dataset; a held-out set passes the training ``discretizer``."""
-    episodes, returns = joined_transitions(ds, gamma, termination_penalty)
+    episodes, _ = joined_transitions(ds, gamma, termination_penalty)
     if discretizer is None:
         discretizer = QuantileDiscretizer(np.concatenate(episodes), n_bins)
-    return build_windows(episodes, returns, discretizer, seq_len), discretizer
+    return build_windows(episodes, discretizer, seq_len), discretizer
