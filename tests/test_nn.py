@@ -100,3 +100,32 @@ def test_vae_learns_to_reconstruct_a_fixed_image():
         loss.backward()
         opt.step()
     assert vae.loss(x)["recon"].item() < 0.3 * first
+
+
+def test_tanh_module_equals_torch_tanh_in_value_and_gradient():
+    from rlkit.nn.mlp import Tanh
+
+    for shape in [(8, 64), (256, 64), (4, 256, 64)]:     # small inputs take torch.tanh, large the identity
+        x = (3 * torch.randn(*shape, dtype=torch.float64)).requires_grad_()
+        y = Tanh()(x)
+        torch.testing.assert_close(y, torch.tanh(x), rtol=0, atol=1e-12)
+        (g,) = torch.autograd.grad(y.sum(), x)
+        torch.testing.assert_close(g, 1 - torch.tanh(x) ** 2, rtol=0, atol=1e-12)
+
+
+def test_fused_adam_takes_the_same_steps_as_torch_adam():
+    from rlkit.nn.optim import adam
+
+    torch.manual_seed(0)
+    nets = [MLP(3, 2, (16,)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    optims = [adam(nets[0].parameters(), lr=1e-2, eps=1e-5),
+              torch.optim.Adam(nets[1].parameters(), lr=1e-2, eps=1e-5, foreach=False)]
+    x = torch.randn(32, 3)
+    for _ in range(5):
+        for net, opt in zip(nets, optims, strict=True):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

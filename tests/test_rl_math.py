@@ -85,3 +85,13 @@ def test_norm_returns_scales_value_targets_by_the_running_return_std():
         agent.train_step()
     assert agent.return_rms.count > 190 and agent.return_rms.var > 1.0   # CartPole returns grow to > 1
     assert agent._value_scale() == pytest.approx((agent.return_rms.var + 1e-8) ** 0.5)
+
+
+def test_gumbel_max_sampling_draws_from_the_softmax():
+    from rlkit.rl.ppo import sample_categorical
+
+    torch.manual_seed(0)
+    logits = torch.tensor([0.0, 1.0, -1.0, 2.0])
+    draws = sample_categorical(logits.expand(200_000, 4))
+    freq = torch.bincount(draws, minlength=4).double() / len(draws)
+    torch.testing.assert_close(freq, logits.double().softmax(-1), rtol=0, atol=0.005)

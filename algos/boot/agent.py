@@ -31,6 +31,7 @@ from algos.boot.planner import BeamPlanner, PlannerConfig, TokenFilters, rollout
 from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.envs import EnvLike, EnvSpec, eval_env_factory
+from rlkit.nn.optim import adamw
 from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
 
 
@@ -162,8 +163,8 @@ class BooT:
         self.model = TrajectoryGPT(obs_dim, act_dim, cfg.n_bins, cfg.seq_len * D - 1, cfg.n_layer, cfg.n_head,
                                    cfg.n_embd * cfg.n_head, cfg.dropout, cfg.fused_attention).to(self.device)
         self.weights = self.model.token_weights(cfg.action_weight, cfg.reward_weight, cfg.value_weight)
-        self.optimizer = torch.optim.AdamW(self.model.optimizer_groups(cfg.weight_decay), lr=cfg.learning_rate,
-                                           betas=cfg.betas)
+        self.optimizer = adamw(self.model.optimizer_groups(cfg.weight_decay), lr=cfg.learning_rate,
+                                betas=cfg.betas)
         self.generator = torch.Generator().manual_seed(seed)
         self.sample_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
         M = len(data)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from rlkit.config import check, check_positive
 from rlkit.data.episodes import EpisodeBuffer
 from rlkit.nn import EnsembleMLP
+from rlkit.nn.optim import adam
 from rlkit.rl.common import polyak_update
 from rlkit.rl.sac import SquashedGaussianActor
 
@@ -119,8 +120,8 @@ class CLearner:
         self.critic = EnsembleMLP(2, obs_dim + goal_dim + act_dim, 1, cfg.hidden).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor = SquashedGaussianActor(obs_dim + goal_dim, act_dim, cfg.hidden).to(device)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
-        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_optim = adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.actor_optim = adam(self.actor.parameters(), lr=cfg.actor_lr)
 
     def logits(self, net: EnsembleMLP, obs: torch.Tensor, goal: torch.Tensor,
                action: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from rlkit.nn import policy_network
+from rlkit.rl.ppo import sample_categorical
 
 
 def mean_pairwise_overlap(gram: torch.Tensor) -> torch.Tensor:
@@ -136,8 +137,8 @@ class EnsembleActorCritic(nn.Module):
         out = self.heads(obs)
         if self.discrete:
             p_hat = out.exp().mean(1)
-            action = torch.multinomial(p_hat, 1)
-            return action.squeeze(-1), p_hat.gather(-1, action).squeeze(-1).log()
+            action = sample_categorical(p_hat.log())
+            return action, p_hat.gather(-1, action.unsqueeze(-1)).squeeze(-1).log()
         k = torch.randint(self.K, (len(out),), device=out.device)     # a member per row, then its Gaussian
         mean = out[torch.arange(len(out), device=out.device), k]
         action = mean + self.log_std[k].exp() * torch.randn_like(mean)

@@ -40,6 +40,7 @@ from rlkit.config import check, check_positive
 from rlkit.data.relabel import MultiTaskBuffer
 from rlkit.envs import EnvLike, env_factory
 from rlkit.nn import MLP, EnsembleMLP
+from rlkit.nn.optim import adam
 from rlkit.rl.common import ActionScaler, polyak_update
 from rlkit.rl.sac import SquashedGaussianActor
 
@@ -149,7 +150,7 @@ class PEARL:
             oyster_init(net)
         self.policy, self.qf, self.vf = (m.to(self.device) for m in (self.policy, self.qf, self.vf))
         self.vf_target = copy.deepcopy(self.vf).requires_grad_(False)
-        self.optims = {name: torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        self.optims = {name: adam(net.parameters(), lr=cfg.lr)
                        for name, net in (("encoder", self.encoder), ("policy", self.policy), ("qf", self.qf),
                                          ("vf", self.vf))}
 

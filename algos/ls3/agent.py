@@ -40,6 +40,7 @@ from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import check, check_positive
 from rlkit.envs import EnvLike, env_factory
 from rlkit.nn import VAE
+from rlkit.nn.optim import adam
 
 
 @dataclass
@@ -134,8 +135,8 @@ class LS3:
         self.goal = LatentClassifier(d, "goal", cfg.head_hidden).to(self.device)
         lr = {"dynamics": cfg.dyn_lr, "value": cfg.val_lr, "safe_set": cfg.head_lr, "constraint": cfg.head_lr,
               "goal": cfg.head_lr}
-        self.optims = {name: torch.optim.Adam(getattr(self, name).parameters(), lr=lr[name]) for name in lr}
-        self.vae_optim = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae_lr)
+        self.optims = {name: adam(getattr(self, name).parameters(), lr=lr[name]) for name in lr}
+        self.vae_optim = adam(self.vae.parameters(), lr=cfg.vae_lr)
         self.replay = LatentReplay(d, self.adim, cfg.buffer_size, seed, self.device)
         self.planner = SafeSetCEM(cfg.planner(), self.dynamics, self.value, self.safe_set, self.constraint,
                                   self.goal, self.env.action_space.low, self.env.action_space.high, seed)

@@ -154,7 +154,7 @@ def policy_network(encoder: str, obs_shape: tuple[int, ...], hidden: tuple[int, 
     output [K, B, out]; ``shared_trunk`` gives them one trunk and K linear heads.
     """
     from rlkit.nn.ensemble import EnsembleMLP
-    from rlkit.nn.mlp import MLP
+    from rlkit.nn.mlp import MLP, Tanh
 
     if encoder not in ("mlp", "nature_cnn"):
         raise ValueError(f"encoder={encoder!r} is unknown; choose mlp or nature_cnn")
@@ -174,5 +174,5 @@ def policy_network(encoder: str, obs_shape: tuple[int, ...], hidden: tuple[int, 
         trunk = nn.Sequential(NatureCNN(tuple(obs_shape), hidden[-1]), nn.Flatten(0, 1))
     else:
         trunk = nn.Sequential(MLP(obs_dim, hidden[-1], hidden[:-1], act="tanh", orthogonal_init=True,
-                                  out_gain=2**0.5), nn.Tanh())
+                                  out_gain=2**0.5), Tanh())
     return nn.Sequential(trunk, head, *squeeze)               # one trunk [B, h], K heads

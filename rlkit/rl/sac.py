@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rlkit.nn import MLP, EnsembleMLP
+from rlkit.nn.optim import adam
 from rlkit.rl.common import ensemble_q, polyak_update, regress_critics
 from rlkit.rl.offpolicy import OffPolicyAgent, OffPolicyConfig
 
@@ -82,9 +83,9 @@ class SACLearner:
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(cfg.alpha), device=device, requires_grad=cfg.autotune)
         self.target_entropy = -float(act_dim)
-        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.policy_lr, foreach=True)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.q_lr, foreach=True)
-        self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=cfg.q_lr, foreach=True)
+        self.actor_optim = adam(self.actor.parameters(), lr=cfg.policy_lr)
+        self.critic_optim = adam(self.critic.parameters(), lr=cfg.q_lr)
+        self.alpha_optim = adam([self.log_alpha], lr=cfg.q_lr)
         self.updates = 0
 
     @torch.no_grad()

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from rlkit.nn import MLP, EnsembleMLP
+from rlkit.nn.optim import adam
 from rlkit.rl.common import ensemble_q, polyak_update, regress_critics
 from rlkit.rl.offpolicy import OffPolicyAgent, OffPolicyConfig
 
@@ -44,8 +45,8 @@ class TD3Learner:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic = EnsembleMLP(2, obs_dim + act_dim, 1, cfg.hidden).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, foreach=True)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, foreach=True)
+        self.actor_optim = adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_optim = adam(self.critic.parameters(), lr=cfg.lr)
         self.updates = 0
 
     @torch.no_grad()
