@@ -10,8 +10,9 @@ layout, which the evaluation env uses so that it meets layouts never seen in tra
 
 ``fast_view=True`` (default) replaces MiniGrid's observation builder by ``egocentric_view``, which
 returns the identical 7x7x3 image (tested against ``gen_obs`` on every step of random episodes)
-about 4x faster: MiniGrid slices, rotates and masks the grid cell by cell through Python objects,
-which dominates the cost of a training step on these small tasks.
+about 2x faster (41-50 against 74-125 us per call on six tasks): MiniGrid slices, rotates and
+masks the grid cell by cell through Python objects, which dominates the cost of a training step
+on these small tasks.
 """
 
 from __future__ import annotations
