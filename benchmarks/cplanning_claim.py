@@ -138,10 +138,13 @@ def report(results: list[dict], args: argparse.Namespace, wall: float) -> str:
     m = lambda arm, k: float(np.mean([r[k] for r in by[arm]]))
     final = lambda arm, k: float(np.mean([r["log"][-1][k] for r in by[arm]]))
     cmd = (f".venv/bin/python benchmarks/cplanning_claim.py --tier {args.tier} --seeds {args.seeds} "
-           f"--steps {args.steps} --eval-every {args.eval_every}")
+           f"--steps {args.steps} --eval-every {args.eval_every}"
+           + (f" --first-seed {args.first_seed}" if args.first_seed else "")
+           + (f" --merge {args.merge}" if args.merge else ""))
     maze = TIERS[args.tier]["env"]["maze"]
     lines = [f"# C-Planning vs C-learning on {maze} (tier {args.tier})", "", f"Command: `{cmd}`  ",
-             f"{args.steps:,} env steps per run, seeds {seeds}, wall time {wall / 60:.1f} min on 2 CPU cores.",
+             f"{args.steps:,} env steps per run, seeds {seeds}, wall time {wall / 60:.1f} min on 2 CPU cores"
+             + (f" (this invocation; merged runs from {args.merge} took their own)." if args.merge else "."),
              ""]
     if args.tier == 1:
         lines += ["Pass rule (fixed before the runs): mean coverage (fraction of late collected states >= 21.6 "
@@ -184,16 +187,22 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30_000)
     p.add_argument("--eval-every", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
+    p.add_argument("--merge", default=None, help="JSON of an earlier run (same tier and steps) whose seeds "
+                   "join the report")
     p.add_argument("--out", default=None, help="default: docs/cplanning_results.md (tier 1), "
                    "docs/cplanning_results_tier2.md (tier 2)")
     args = p.parse_args()
     default = "docs/cplanning_results.md" if args.tier == 1 else "docs/cplanning_results_tier2.md"
     out = Path(args.out or default)
     start = time.time()
-    jobs = [(args.tier, arm, s, args.steps, args.eval_every) for s in range(args.seeds)
-            for arm in TIERS[args.tier]["arms"]]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(args.tier, arm, s, args.steps, args.eval_every) for s in seeds for arm in TIERS[args.tier]["arms"]]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(run_one, *zip(*jobs, strict=True)))
+    if args.merge:
+        earlier = json.loads(Path(args.merge).read_text())
+        results = [r for r in earlier if r["seed"] not in seeds] + results
     text = report(results, args, time.time() - start)
     print(text)
     out.write_text(text)
