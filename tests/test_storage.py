@@ -94,3 +94,35 @@ def test_vector_env_transitions_never_cross_episode_boundaries():
         assert np.abs(real_next[:, 0] - obs[:, 0]).max() < 0.1
         obs = nxt
     assert ends > 5
+
+
+def test_same_step_vector_env_matches_gymnasiums_sync_vector_env():
+    """The lean ``step`` returns what gymnasium's SAME_STEP SyncVectorEnv returns, step by step,
+    across episode ends (CartPole's terminations and a 20-step time limit's truncations) and
+    for a Dict-info MiniGrid env."""
+    import gymnasium as gym
+    import numpy as np
+
+    from rlkit.envs import EnvSpec, SameStepVectorEnv
+
+    for spec in (EnvSpec("CartPole-v1", {"max_episode_steps": 20}),
+                 EnvSpec("rlkit/MiniGrid-v0", {"train_layouts": 5, "max_steps": 15})):
+        ours = SameStepVectorEnv([spec.make] * 3)
+        ref = gym.vector.SyncVectorEnv([spec.make] * 3, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        np.testing.assert_array_equal(ours.reset(seed=1)[0], ref.reset(seed=1)[0])
+        ours.action_space.seed(0)
+        ended = 0
+        for _ in range(60):
+            action = ours.action_space.sample()
+            a, b = ours.step(action), ref.step(action)
+            for x, y in zip(a[:4], b[:4], strict=True):
+                np.testing.assert_array_equal(x, y)
+            assert a[4].keys() == b[4].keys()
+            for key in a[4]:
+                if key == "final_obs":
+                    for i in np.flatnonzero(a[4]["_final_obs"]):
+                        np.testing.assert_array_equal(a[4][key][i], b[4][key][i])
+                elif key != "final_info":
+                    np.testing.assert_array_equal(a[4][key], b[4][key])
+            ended += int(a[2].sum() + a[3].sum())
+        assert ended >= 3
