@@ -65,6 +65,7 @@ class EgocentricView:
         self._bits = 1 << np.arange(V)
         self._unpack = (np.arange(2**V)[:, None] >> np.arange(V) & 1).astype(np.uint8)  # [bits, x]
         self._grid: Any = None
+        self._height = -1                                                 # of the padded grid
         self._cells: list[Any] = []
         self._stateful: list[Any] = []
         self._states: list[tuple] = []
@@ -86,19 +87,21 @@ class EgocentricView:
 
     def _encode_grid(self) -> None:
         grid, V = self.env.grid, self.size
-        codes = np.empty((grid.width + 2 * V, grid.height + 2 * V, 3), dtype=np.uint8)
+        W, H = grid.width, grid.height
+        cells = grid.grid                                                 # row-major: y * W + x
+        codes = np.empty((W + 2 * V, H + 2 * V, 3), dtype=np.uint8)
         codes[:] = WALL_CODE
+        codes[V:V + W, V:V + H] = np.array([EMPTY_CODE if c is None else c.encode() for c in cells],
+                                           dtype=np.uint8).reshape(H, W, 3).transpose(1, 0, 2)
         transparent = np.zeros(codes.shape[:2], dtype=np.int64)
-        for i, cell in enumerate(grid.grid):
-            x, y = i % grid.width + V, i // grid.width + V
-            codes[x, y] = EMPTY_CODE if cell is None else cell.encode()
-            transparent[x, y] = cell is None or cell.see_behind()
+        transparent[V:V + W, V:V + H] = np.array([c is None or c.see_behind() for c in cells]).reshape(H, W).T
         self._codes, self._transparent = codes.reshape(-1, 3), transparent.reshape(-1)
-        self._height = codes.shape[1]
-        relative = np.arange(V)[:, None] * self._height + np.arange(V)  # [x, y] of a slice
-        self._offsets = [np.rot90(relative, -(d + 1)) for d in range(4)]  # rotate_left d + 1 times
-        self._grid, self._cells = grid, list(grid.grid)
-        self._stateful = [c for c in grid.grid if c is not None and (
+        if codes.shape[1] != self._height:
+            self._height = codes.shape[1]
+            relative = np.arange(V)[:, None] * self._height + np.arange(V)  # [x, y] of a slice
+            self._offsets = [np.rot90(relative, -(d + 1)) for d in range(4)]  # rotate_left d + 1 times
+        self._grid, self._cells = grid, list(cells)
+        self._stateful = [c for c in cells if c is not None and (
             type(c).encode is not WorldObj.encode
             or type(c).see_behind not in (WorldObj.see_behind, Wall.see_behind))]
         self._states = self._read_states()
