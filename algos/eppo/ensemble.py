@@ -27,18 +27,22 @@ from rlkit.rl.ppo import sample_categorical
 
 
 def mean_pairwise_overlap(gram: torch.Tensor) -> torch.Tensor:
-    """D(s) = 2 / (K (K - 1)) sum_{i<j} G_ij(s) for a batch of K x K Gram matrices [B, K, K];
-    0 for K = 1 (there is no pair)."""
+    """D(s) = 2 / (K (K - 1)) sum_{i<j} G_ij(s) for a batch of symmetric K x K Gram matrices
+    [B, K, K], as (sum_ij G_ij - sum_i G_ii) / (K (K - 1)); 0 for K = 1 (there is no pair)."""
     K = gram.shape[-1]
     if K == 1:
         return gram.new_zeros(gram.shape[0])
-    upper = torch.triu(torch.ones(K, K, dtype=torch.bool, device=gram.device), diagonal=1)
-    return gram[:, upper].sum(-1) * (2.0 / (K * (K - 1)))
+    return (gram.sum((-2, -1)) - gram.diagonal(dim1=-2, dim2=-1).sum(-1)) / (K * (K - 1))
 
 
 def categorical_diversity(probs: torch.Tensor) -> torch.Tensor:
-    """L_div(s) of spec §1.4 for member probabilities [B, K, A]: mean pairwise <p_i, p_j>."""
-    return mean_pairwise_overlap(torch.einsum("bka,bja->bkj", probs, probs))
+    """L_div(s) of spec §1.4 for member probabilities [B, K, A]: the mean pairwise <p_i, p_j>,
+    i < j. Without the Gram matrix: sum_ij <p_i, p_j> = |sum_k p_k|^2 = K^2 |p_hat|^2, so
+    L_div = (K^2 |p_hat|^2 - sum_k |p_k|^2) / (K (K - 1)); 0 for K = 1."""
+    K = probs.shape[1]
+    if K == 1:
+        return probs.new_zeros(probs.shape[0])
+    return (probs.sum(1).square().sum(-1) - probs.square().sum((-2, -1))) / (K * (K - 1))
 
 
 def categorical_mixture_entropy(probs: torch.Tensor) -> torch.Tensor:
