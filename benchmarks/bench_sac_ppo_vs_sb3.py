@@ -17,17 +17,9 @@ import time
 
 import numpy as np
 import torch
+from timing import best_rate
 
 WARM = 1000
-
-
-def best_rate(fn, work: int, repeats: int) -> float:
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        rates.append(work / (time.perf_counter() - t))
-    return max(rates)
 
 
 def sac_ours(updates: int, repeats: int) -> tuple[float, float]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 
 
 def main() -> None:
@@ -45,14 +36,14 @@ def main() -> None:
     torch.set_num_threads(1)
     agent = CPlanning(CPlanningConfig(), lambda: PointMazeEnv("Maze11x11", resize=1), seed=0)
     nodes = np.random.default_rng(0).uniform(0, 1, (args.nodes, 2))
-    t_c = best(lambda: agent._pair_probability(nodes, nodes), args.repeats)
+    t_c = best_time(lambda: agent._pair_probability(nodes, nodes), args.repeats)
     small = CPlanning(CPlanningConfig(hidden=(128, 128)), lambda: PointMazeEnv("Maze11x11", resize=1), seed=0)
-    t_c128 = best(lambda: small._pair_probability(nodes, nodes), args.repeats)
+    t_c128 = best_time(lambda: small._pair_probability(nodes, nodes), args.repeats)
     cost = -np.log(np.clip(agent._pair_probability(nodes, nodes), 1e-12, 1))
     sparse = planner.sparsify(cost, -math.log(0.3), top_k=10)
-    t_sp = best(lambda: planner.sparsify(cost, -math.log(0.3), top_k=10), args.repeats)
-    t_nx = best(lambda: planner.shortest_path(sparse, 0, args.nodes - 1, "networkx"), args.repeats)
-    t_sc = best(lambda: planner.shortest_path(sparse, 0, args.nodes - 1, "scipy"), args.repeats)
+    t_sp = best_time(lambda: planner.sparsify(cost, -math.log(0.3), top_k=10), args.repeats)
+    t_nx = best_time(lambda: planner.shortest_path(sparse, 0, args.nodes - 1, "networkx"), args.repeats)
+    t_sc = best_time(lambda: planner.shortest_path(sparse, 0, args.nodes - 1, "scipy"), args.repeats)
 
     B, d = 256, 2 + 2 + 2
     x, y = torch.randn(B, d), torch.rand(B)
@@ -74,8 +65,8 @@ def main() -> None:
         opt_n.step()
 
     n = 200
-    r_f = n / best(lambda: [step_fused() for _ in range(n)], args.repeats)
-    r_n = n / best(lambda: [step_naive() for _ in range(n)], args.repeats)
+    r_f = n / best_time(lambda: [step_fused() for _ in range(n)], args.repeats)
+    r_n = n / best_time(lambda: [step_naive() for _ in range(n)], args.repeats)
     print(f"\ntorch {torch.__version__}, 1 thread, best of {args.repeats}, N = {args.nodes}\n")
     print("| measure | value |\n|---|---|")
     print(f"| N^2 classifier evaluations, 2x256 (s) | {t_c:.3f} |")

@@ -11,22 +11,13 @@ and EPPO's time per step <= 1.5x our PPO's.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import best_rate
 
 ENVS = {"CartPole-v1": ("CartPole-v1", {}),
         "MiniGrid DoorKey-6x6": ("rlkit/MiniGrid-v0", {"task": "MiniGrid-DoorKey-6x6-v0", "train_layouts": 50})}
 NUM_ENVS, NUM_STEPS = 8, 128
-
-
-def best_rate(fn, work: int, repeats: int) -> float:
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        rates.append(work / (time.perf_counter() - t))
-    return max(rates)
 
 
 def ours(algo: str, env_id: str, kwargs: dict, rollouts: int, repeats: int) -> float:

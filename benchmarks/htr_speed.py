@@ -14,21 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 
 
 def main() -> None:
@@ -44,7 +35,7 @@ def main() -> None:
                               num_train_steps_per_itr=1), "rlkit/SparsePointRobot-v0", seed=0)
     agent.train_step()
     context, batch, _ = agent.sample_meta_batch()
-    rate = lambda fn: args.updates / best(lambda: [fn() for _ in range(args.updates)], args.repeats)
+    rate = lambda fn: args.updates / best_time(lambda: [fn() for _ in range(args.updates)], args.repeats)
     pearl = rate(lambda: agent.update(context, batch))
     sample = rate(agent.sample_meta_batch)
     sac_cfg = SACConfig(hidden=(300, 300, 300), autotune=False, policy_frequency=1)
@@ -57,9 +48,9 @@ def main() -> None:
     tasks = list(agent.env.train_tasks)
     z = torch.randn(len(tasks), 5)
     steps = len(tasks) * agent.horizon
-    vec = steps / best(lambda: agent.rollout(tasks, z, deterministic=False), args.repeats)
+    vec = steps / best_time(lambda: agent.rollout(tasks, z, deterministic=False), args.repeats)
     one_by_one = lambda: [agent.rollout([t], z[i:i + 1], False) for i, t in enumerate(tasks)]
-    one = steps / best(one_by_one, args.repeats)
+    one = steps / best_time(one_by_one, args.repeats)
     print(f"\ntorch {torch.__version__}, 1 thread, best of {args.repeats}\n")
     print("| measure | value |\n|---|---|")
     print(f"| PEARL update, gradient steps/s (16 tasks x (256 RL + 1024 context), 3x300) | {pearl:.1f} |")

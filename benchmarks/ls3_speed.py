@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 
 
 def build(device: str, block_rows: int = 1024):
@@ -72,14 +72,13 @@ class PerParticle:
 def latency(planner, repeats: int) -> float:
     z0 = torch.zeros(32, device=planner.low.device)
     planner.plan(z0)                                              # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+
+    def plan() -> None:
         planner.plan(z0)
         if z0.is_cuda:
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return min(times)
+
+    return best_time(plan, repeats)
 
 
 def main() -> None:
