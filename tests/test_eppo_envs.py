@@ -219,6 +219,22 @@ def test_fast_egocentric_view_equals_minigrids_gen_obs(task):
                 break
 
 
+@pytest.mark.parametrize("view_size", [3, 5, 9])
+def test_fast_egocentric_view_other_view_sizes(view_size):
+    import minigrid  # noqa: F401
+
+    from envs.minigrid import EgocentricView
+
+    env = gym.make("MiniGrid-DoorKey-8x8-v0", agent_view_size=view_size)
+    base = env.unwrapped
+    view = EgocentricView(base)
+    rng = np.random.default_rng(1)
+    env.reset(seed=2)
+    for _ in range(80):
+        env.step(int(rng.integers(7)) if rng.random() < 0.5 else int(rng.integers(3)))
+        np.testing.assert_array_equal(view()["image"], base.gen_obs()["image"])
+
+
 def test_fast_egocentric_view_follows_grid_changes():
     """A box opened into its key, a door toggled by hand, an object dropped: the cached encoding
     is rebuilt each time."""
