@@ -157,6 +157,27 @@ def test_score_feasibility_quirk_and_fix():
     assert official.score(torch.zeros(1), seq)[1][0] and not fixed.score(torch.zeros(1), seq)[1][0]
 
 
+def test_dynamics_noise_flag_rolls_out_the_mean():
+    dyn = DynamicsEnsemble(3, 2, members=2, hidden=(8,))
+    z, a, g = torch.randn(4, 3), torch.randn(4, 2), torch.Generator().manual_seed(0)
+    mean, _ = dyn.member_step(1, z, a)
+    assert torch.allclose(dyn.sample_next(z, a, 1, g, noise=False), z + mean)
+    assert not torch.allclose(dyn.sample_next(z, a, 1, g), z + mean)       # official: a sample
+    planner = _planner(dynamics_noise=False)
+    assert planner.cfg.dynamics_noise is False and planner.plan(torch.zeros(1))[1]["random_action"] == 0
+
+
+def test_episode_success_is_reaching_the_goal_at_any_step():
+    """A teacher episode that reaches the goal (return > -100) counts as a success."""
+    env = NavigationEnv(16)
+    agent = LS3(LS3Config(**TINY), lambda: env, seed=0)
+    rng = np.random.default_rng(0)
+    diag = {"relaxations": 0, "random_action": 0, "feasible": 1}
+    agent.planner.plan = lambda z: (teacher_action(env.state, env.t, rng), diag)
+    out = agent.run_episode(store=False)
+    assert -100 < out["return"] < -60 and out["success"] == 1.0 and out["constraint"] == 0.0
+
+
 def test_random_crops_keep_shape_and_identity_at_full_scale():
     x = torch.rand(3, 3, 16, 16)
     g = torch.Generator().manual_seed(0)

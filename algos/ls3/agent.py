@@ -288,7 +288,7 @@ class LS3:
         keys = ("mu", "log_std", "next_mu", "next_log_std", "action", "reward", "constraint", "done")
         ep: dict[str, list] = {k: [] for k in keys}
         diag = {"relaxations": 0.0, "random_action": 0.0, "feasible": 0.0}
-        done = False
+        done, success = False, 0.0
         while not done:
             z = mu[0] + log_std[0].exp() * torch.randn(mu.shape[1], generator=self.generator).to(self.device)
             action, info = self.planner.plan(z)
@@ -296,6 +296,7 @@ class LS3:
                 diag[k] += info[k]
             obs, reward, terminated, truncated, step_info = self.env.step(action)
             done = terminated or truncated
+            success = max(success, float(step_info.get("success", 0.0)))
             next_mu, next_log_std = self.encode(obs[None])
             for k, v in (("mu", mu[0]), ("log_std", log_std[0]), ("next_mu", next_mu[0]),
                          ("next_log_std", next_log_std[0]), ("action", action), ("reward", reward),
@@ -307,7 +308,7 @@ class LS3:
             latents = {k: torch.stack(v) for k, v in ep.items() if k.endswith(("mu", "std"))}
             self.add_episode(ep | latents, 1.0)
         return {"return": float(np.sum(ep["reward"])), "constraint": float(max(ep["constraint"])),
-                "success": float(min(ep["reward"]) == 0.0), "relaxations": diag["relaxations"],
+                "success": success, "relaxations": diag["relaxations"],
                 "random_actions": diag["random_action"], "feasible": diag["feasible"] / steps}
 
     def train_step(self) -> dict[str, float]:

@@ -117,11 +117,11 @@ class DynamicsEnsemble(nn.Module):
                 x = self.net.act(x)
         return x.chunk(2, -1)
 
-    def sample_next(self, z: torch.Tensor, a: torch.Tensor, member: int | None, generator: torch.Generator
-                    ) -> torch.Tensor:
+    def sample_next(self, z: torch.Tensor, a: torch.Tensor, member: int | None, generator: torch.Generator,
+                    noise: bool = True) -> torch.Tensor:
         """Next latents for [N, d] states: with ``member``, that member for all rows (the official
         per-time-step choice); ``None`` gives every row its own random member (PETS TS-1).
-        Reparameterised sample of dz."""
+        z' = z + m + s * eps (reparameterised sample of dz, official), or z + m without ``noise``."""
         if member is not None:
             mean, log_std = self.member_step(member, z, a)
         else:
@@ -130,6 +130,8 @@ class DynamicsEnsemble(nn.Module):
             pick = torch.randint(self.members, (len(z),), generator=generator).to(z.device)
             rows = torch.arange(len(z), device=z.device)
             mean, log_std = mean_all[pick, rows], log_std_all[pick, rows]
+        if not noise:
+            return z + mean
         return z + mean + (log_std.exp() + STD_FLOOR) * torch.randn_like(mean)
 
 

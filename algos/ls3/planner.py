@@ -50,6 +50,7 @@ class PlannerConfig:
     feasibility: str = "score"        # score (official) | mask (fix)
     score_last_iteration: bool = False  # official: the last refit is never scored
     sampling: str = "per_step_member"   # per_step_member (official) | ts1
+    dynamics_noise: bool = True       # official: sample dz ~ N(m, s^2); False rolls out the mean dz
     safe_set_ignore: bool = False
     constr_ignore: bool = False
 
@@ -96,7 +97,8 @@ class SafeSetCEM:
             z = z0.expand(c * N, -1)
             for t in range(H):
                 member = members[t] if cfg.sampling == "per_step_member" else None
-                z = self.dynamics.sample_next(z, actions[:, t].repeat(c, 1), member, self.generator)
+                z = self.dynamics.sample_next(z, actions[:, t].repeat(c, 1), member, self.generator,
+                                              cfg.dynamics_noise)
                 goal = self.goal(z).view(c, N)
                 goal_sum[t] += (goal if cfg.goal_on_logits else torch.sigmoid(goal)).sum(0)
                 if not cfg.constr_ignore:
