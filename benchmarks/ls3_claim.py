@@ -3,6 +3,9 @@ nearly every episode with (near) zero constraint violations; without the constra
 violates often; without the safe set it loses success.
 
     .venv/bin/python benchmarks/ls3_claim.py --seeds 3 --out docs/ls3_results.md
+    .venv/bin/python benchmarks/ls3_claim.py --seeds 3 --set dynamics_noise=false --out docs/ls3_results_mean_dynamics.md
+
+``--set key=value`` changes an algo config value in every arm (the planner variant under test).
 
 Settings: conf/experiment/ls3_navigation_cpu.yaml (32x32 images, small VAE, spec §5.3), with the
 pretraining counts given below. Per seed, the offline stages (teacher data, VAE, latent models) run
@@ -51,7 +54,17 @@ def ls3_config(overrides: dict) -> tuple[dict, dict]:
     return algo, OmegaConf.to_container(cfg.env)["kwargs"]
 
 
-def run_seed(seed: int, episodes: int, threads: int) -> dict:
+def parse_overrides(items: list[str]) -> dict:
+    """``key=value`` pairs (values parsed as YAML: true, 0.5, ...) applied to every arm."""
+    import yaml
+
+    pairs = [item.split("=", 1) for item in items]
+    if any(len(p) != 2 for p in pairs):
+        raise SystemExit(f"--set takes key=value pairs, got {items}")
+    return {k: yaml.safe_load(v) for k, v in pairs}
+
+
+def run_seed(seed: int, episodes: int, threads: int, overrides: dict) -> dict:
     import torch
 
     from rlkit.envs import EnvSpec
@@ -60,7 +73,7 @@ def run_seed(seed: int, episodes: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     seed_everything(seed)
-    algo_cfg, env_kwargs = ls3_config({})
+    algo_cfg, env_kwargs = ls3_config(overrides)
     spec = EnvSpec("rlkit/LS3Navigation-v0", env_kwargs)
     base = build_algorithm(algo_cfg, spec, torch.device("cpu"), seed)
     start = time.time()
@@ -69,7 +82,7 @@ def run_seed(seed: int, episodes: int, threads: int) -> dict:
     out = {"seed": seed, "prepare_s": prep_time, "arms": {}}
     for arm, flags in ARMS.items():
         seed_everything(seed)
-        agent = build_algorithm(ls3_config(flags)[0], spec, torch.device("cpu"), seed)
+        agent = build_algorithm(ls3_config(overrides | flags)[0], spec, torch.device("cpu"), seed)
         agent.load_state_dict(copy.deepcopy(state))
         t0 = time.time()
         runs = [agent.train_step() for _ in range(episodes)]
@@ -80,6 +93,7 @@ def run_seed(seed: int, episodes: int, threads: int) -> dict:
 
 def report(results: list[dict], args: argparse.Namespace, wall: float) -> tuple[str, bool]:
     cmd = f".venv/bin/python benchmarks/ls3_claim.py --seeds {args.seeds} --episodes {args.episodes}"
+    cmd += "".join(f" --set {item}" for item in args.set) + f" --out {args.out}"
     rate = lambda arm, k: float(np.mean([e[k] for r in results for e in r["arms"][arm]["episodes"]]))
     last = lambda arm: float(np.mean([e["return"] for r in results for e in r["arms"][arm]["episodes"][-5:]]))
     lines = ["# LS3 on navigation (CPU scale)", "", f"Command: `{cmd}`  ",
@@ -112,11 +126,15 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="docs/ls3_results.md")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an algo config value for every arm, e.g. dynamics_noise=false")
     args = p.parse_args()
+    overrides = parse_overrides(args.set)
     start = time.time()
     seeds = list(range(args.seeds))
     with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(run_seed, seeds, [args.episodes] * len(seeds), [1] * len(seeds)))
+        results = list(pool.map(run_seed, seeds, [args.episodes] * len(seeds), [1] * len(seeds),
+                                [overrides] * len(seeds)))
     text, _ = report(results, args, time.time() - start)
     print(text)
     Path(args.out).write_text(text)
