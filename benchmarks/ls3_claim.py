@@ -3,7 +3,8 @@ nearly every episode with (near) zero constraint violations; without the constra
 violates often; without the safe set it loses success.
 
     .venv/bin/python benchmarks/ls3_claim.py --seeds 3 --out docs/ls3_results.md
-    .venv/bin/python benchmarks/ls3_claim.py --seeds 3 --set dynamics_noise=false --out docs/ls3_results_mean_dynamics.md
+    .venv/bin/python benchmarks/ls3_claim.py --seeds 3 --set dynamics_noise=false \
+        --out docs/ls3_results_mean_dynamics.md
 
 ``--set key=value`` changes an algo config value in every arm (the planner variant under test).
 
