@@ -65,6 +65,9 @@ def eval_env_factory(env: EnvLike) -> Callable[[], gym.Env]:
     return env.for_eval().make if isinstance(env, EnvSpec) else env_factory(env)
 
 
+ARRAY_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+
+
 class SameStepVectorEnv(gym.vector.SyncVectorEnv):
     """``gym.vector.SyncVectorEnv`` in SAME_STEP autoreset mode with a leaner ``step``.
 
@@ -97,9 +100,6 @@ class SameStepVectorEnv(gym.vector.SyncVectorEnv):
         if self.copy:
             obs = obs.copy() if isinstance(obs, np.ndarray) else deepcopy(obs)
         return obs, self._rewards.copy(), self._terminations.copy(), self._truncations.copy(), infos
-
-
-ARRAY_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
 
 
 def make_vector_env(env: EnvLike, num_envs: int, seed: int) -> gym.vector.SyncVectorEnv:
