@@ -29,6 +29,30 @@ def test_hdf5_round_trip_keeps_every_array(tmp_path):
     assert back.metadata["policy/id"] == 3
 
 
+def _write_repeatedly(path, times):
+    for _ in range(times):
+        _dataset(n=20_000).to_hdf5(path)
+
+
+def test_concurrent_writers_never_leave_a_partial_file(tmp_path):
+    """pytest-xdist workers generate the same local: dataset at once; every write must land whole."""
+    import multiprocessing as mp
+
+    path = tmp_path / "shared.hdf5"
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_write_repeatedly, args=(path, 5)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    while any(p.is_alive() for p in procs):
+        if path.is_file():
+            assert len(OfflineDataset.from_hdf5(path)) == 20_000
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert len(OfflineDataset.from_hdf5(path)) == 20_000
+    assert list(tmp_path.iterdir()) == [path]          # no temporary file left behind
+
+
 def test_episodes_end_at_terminals_or_timeouts():
     ds = _dataset()
     assert ds.episode_bounds() == [(0, 4), (4, 7), (7, 10)]

@@ -10,6 +10,7 @@ An episode ends where ``terminals | timeouts``. Files without ``timeouts`` are s
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,20 +183,26 @@ class OfflineDataset:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("observations", data=self.observations, compression="gzip")
-            f.create_dataset("actions", data=self.actions, compression="gzip")
-            f.create_dataset("rewards", data=self.rewards)
-            f.create_dataset("terminals", data=self.terminals)
-            f.create_dataset("timeouts", data=self.timeouts)
-            if self.next_observations is not None:
-                f.create_dataset("next_observations", data=self.next_observations, compression="gzip")
-            for k, v in self.infos.items():
-                f.create_dataset(f"infos/{k}", data=v)
-            for k, v in self.metadata.items():
-                f.create_dataset(f"metadata/{k}", data=v)
-        os.replace(tmp, path)
+        # A temporary file unique to this writer, renamed into place: concurrent writers (pytest-xdist
+        # workers generating the same local: dataset) never see or clobber a half-written file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset("observations", data=self.observations, compression="gzip")
+                f.create_dataset("actions", data=self.actions, compression="gzip")
+                f.create_dataset("rewards", data=self.rewards)
+                f.create_dataset("terminals", data=self.terminals)
+                f.create_dataset("timeouts", data=self.timeouts)
+                if self.next_observations is not None:
+                    f.create_dataset("next_observations", data=self.next_observations, compression="gzip")
+                for k, v in self.infos.items():
+                    f.create_dataset(f"infos/{k}", data=v)
+                for k, v in self.metadata.items():
+                    f.create_dataset(f"metadata/{k}", data=v)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)   # only left behind when writing failed
         return path
 
     # ------------------------------------------------------------------ views
