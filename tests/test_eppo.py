@@ -159,3 +159,28 @@ def test_the_ablations_train():
         m = EPPO(EPPOConfig(**TINY, **over), "CartPole-v1", seed=0).train_step()
         assert all(math.isfinite(v) for v in m.values())
     assert np.isfinite(EPPO(EPPOConfig(**TINY), "Pendulum-v1", seed=0).train_step()["loss/div"])
+
+
+@pytest.mark.parametrize("algo", ["ppo", "eppo"])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_rollout_log_probs_are_those_of_the_acting_policy(algo, env_id):
+    """collect() runs only the policy head and the draw per step, and log pi_old(a|s) in one pass
+    after the rollout; it must equal torch.distributions' log-density of the stored actions."""
+    from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+
+    agent = (PPO(PPOConfig(**TINY), env_id, seed=0) if algo == "ppo"
+             else EPPO(EPPOConfig(**TINY), env_id, seed=0))
+    rollout, _ = agent.collect()
+    obs, action = rollout["obs"].flatten(0, 1), rollout["action"].flatten(0, 1)
+    model = agent.model
+    with torch.no_grad():
+        out = model.heads(obs)
+        if algo == "ppo":
+            dist = (Categorical(logits=out) if model.discrete
+                    else Independent(Normal(out, model.log_std.exp()), 1))
+        else:
+            member = (Categorical(logits=out) if model.discrete
+                      else Independent(Normal(out, model.log_std.exp()), 1))
+            dist = MixtureSameFamily(Categorical(logits=torch.zeros(len(obs), model.K)), member)
+        expected = dist.log_prob(action)
+    torch.testing.assert_close(rollout["logp"].flatten(), expected, rtol=1e-5, atol=1e-5)

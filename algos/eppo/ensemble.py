@@ -136,17 +136,24 @@ class EnsembleActorCritic(nn.Module):
         return gaussian_diversity(out, self.log_std)
 
     # ------------------------------------------------------------------ PPO's model interface
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """a ~ pi_hat(.|s) and log pi_hat(a|s) (the old-mixture log-probability of the update)."""
-        out = self.heads(obs)
+    def sample_from(self, out: torch.Tensor) -> torch.Tensor:
+        """a ~ pi_hat(.|s) given the member outputs ``out`` of s: a draw from the mean of the
+        members' probabilities (discrete), or a member drawn uniformly, then its Gaussian."""
         if self.discrete:
-            p_hat = out.exp().mean(1)
-            action = sample_categorical(p_hat.log())
-            return action, p_hat.gather(-1, action.unsqueeze(-1)).squeeze(-1).log()
-        k = torch.randint(self.K, (len(out),), device=out.device)     # a member per row, then its Gaussian
+            return sample_categorical(torch.logsumexp(out, 1))   # logits log(K p_hat): the same draw
+        k = torch.randint(self.K, (len(out),), device=out.device)
         mean = out[torch.arange(len(out), device=out.device), k]
-        action = mean + self.log_std[k].exp() * torch.randn_like(mean)
-        return action, self.mixture_log_prob(out, action)
+        return mean + self.log_std[k].exp() * torch.randn_like(mean)
+
+    def log_prob(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi_hat(a|s), the old-mixture log-probability of the update."""
+        return self.mixture_log_prob(out, action)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """a ~ pi_hat(.|s) and log pi_hat(a|s)."""
+        out = self.heads(obs)
+        action = self.sample_from(out)
+        return action, self.log_prob(out, action)
 
     def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log pi_hat(a|s) and H(pi_hat) (PPO's interface)."""

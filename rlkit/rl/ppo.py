@@ -145,7 +145,16 @@ class ActorCritic(nn.Module):
 
     # The distributions are written out rather than built as torch.distributions objects: the
     # rollout loop calls them once per env step, where object construction dominates the cost.
-    def _log_prob(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def heads(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy head's output: logits (discrete) or the Gaussian mean."""
+        return self.actor(obs)
+
+    def sample_from(self, out: torch.Tensor) -> torch.Tensor:
+        """a ~ pi(.|s) given the head output ``out`` of s."""
+        return sample_categorical(out) if self.discrete else out + self.log_std.exp() * torch.randn_like(out)
+
+    def log_prob(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi(a|s) given the head output ``out`` of s."""
         if self.discrete:
             return out.log_softmax(-1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
         z = (action - out) / self.log_std.exp()
@@ -153,9 +162,9 @@ class ActorCritic(nn.Module):
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """a ~ pi(.|s) and log pi(a|s)."""
-        out = self.actor(obs)
-        action = sample_categorical(out) if self.discrete else out + self.log_std.exp() * torch.randn_like(out)
-        return action, self._log_prob(out, action)
+        out = self.heads(obs)
+        action = self.sample_from(out)
+        return action, self.log_prob(out, action)
 
     def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor):
         """log pi(a|s) and the entropy H[pi(.|s)]."""
@@ -165,7 +174,7 @@ class ActorCritic(nn.Module):
             entropy = -(logp_all.exp() * logp_all).sum(-1)
         else:
             entropy = (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum().expand(len(out))
-        return self._log_prob(out, action), entropy
+        return self.log_prob(out, action), entropy
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
@@ -195,7 +204,8 @@ class PPO:
         self.action_high = getattr(space, "high", None)
 
     def build_model(self, action_space: gym.Space) -> nn.Module:
-        """The actor-critic (a subclass returns its own with the same sample/value/act API)."""
+        """The actor-critic (a subclass returns its own with the same heads / sample_from / log_prob /
+        value / act API)."""
         return ActorCritic(self.obs_shape, action_space, self.cfg.hidden, self.cfg.encoder)
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
@@ -210,37 +220,39 @@ class PPO:
     def collect(self) -> tuple[dict[str, torch.Tensor], list[tuple[float, int]]]:
         """One rollout: obs, action, logp, value, reward, done [T, E, ...] + bootstrap value.
 
-        Values are computed in one batched call after the rollout (the parameters do not change
-        during it), which halves the per-step network calls.
+        Each step runs only the policy head and the draw; log pi_old(a|s) and the values come from
+        one batched call each after the rollout (the parameters do not change during it).
         """
-        cfg = self.cfg
-        buf: dict[str, list] = {k: [] for k in ("obs", "action", "logp")}
+        cfg, model = self.cfg, self.model
+        buf: dict[str, list] = {k: [] for k in ("obs", "action", "out")}
         rewards, dones = [], []                               # numpy until the rollout ends
         truncated: list[tuple[int, int, np.ndarray]] = []   # (t, env, final obs) to bootstrap
         finished = []
         for t in range(cfg.num_steps):
             obs_t = self._tensor(self.loop.obs)
             with torch.no_grad():
-                action, logp = self.model.sample(obs_t)
+                out = model.heads(obs_t)
+                action = model.sample_from(out)
             next_obs, r_env, term, trunc, infos, ended = self.loop.step(self._to_env(action))
             done = term | trunc
             finished += ended
             if cfg.bootstrap_truncated:
                 final = true_next_obs(next_obs, infos)
                 truncated += [(t, int(e), final[e]) for e in np.flatnonzero(trunc & ~term)]
-            for k, v in zip(buf, (obs_t, action, logp), strict=True):
+            for k, v in zip(buf, (obs_t, action, out), strict=True):
                 buf[k].append(v)
             rewards.append(r_env), dones.append(done)
         rollout = {k: torch.stack(v).to(self.device) for k, v in buf.items()}
         for k, v in (("reward", rewards), ("done", dones)):
             rollout[k] = torch.as_tensor(np.stack(v), dtype=torch.float32, device=self.device)
         with torch.no_grad():
-            obs = rollout["obs"]
-            rollout["value"] = self.model.value(obs.flatten(0, 1)).view(obs.shape[:2])
-            rollout["next_value"] = self.model.value(self._tensor(self.loop.obs))
+            obs, out = rollout["obs"], rollout.pop("out")
+            rollout["logp"] = model.log_prob(out.flatten(0, 1), rollout["action"].flatten(0, 1)).view(obs.shape[:2])
+            rollout["value"] = model.value(obs.flatten(0, 1)).view(obs.shape[:2])
+            rollout["next_value"] = model.value(self._tensor(self.loop.obs))
             if truncated:  # time-limit truncation: r_t += gamma * V(final obs)
                 ts, es, finals = zip(*truncated, strict=True)
-                boot = self.model.value(self._tensor(np.stack(finals))) * self._value_scale()
+                boot = model.value(self._tensor(np.stack(finals))) * self._value_scale()
                 rollout["reward"][list(ts), list(es)] += cfg.gamma * boot
         return rollout, finished
 
@@ -264,7 +276,7 @@ class PPO:
             perm = torch.randperm(n, device=self.device)
             for start in range(0, n, mb):
                 idx = perm[start:start + mb]
-                out = self._minibatch_step({k: v[idx] for k, v in flat.items()})
+                out = self._minibatch_step({k: v.index_select(0, idx) for k, v in flat.items()})
                 for k, v in out.items():
                     stats.setdefault(k, []).append(v)
             if cfg.target_kl is not None and stats["stats/approx_kl"][-1] > cfg.target_kl:
