@@ -246,8 +246,8 @@ class PPO:
         for k, v in (("reward", rewards), ("done", dones)):
             rollout[k] = torch.as_tensor(np.stack(v), dtype=torch.float32, device=self.device)
         with torch.no_grad():
-            obs, out = rollout["obs"], rollout.pop("out")
-            rollout["logp"] = model.log_prob(out.flatten(0, 1), rollout["action"].flatten(0, 1)).view(obs.shape[:2])
+            obs, out, action = rollout["obs"], rollout.pop("out"), rollout["action"]
+            rollout["logp"] = model.log_prob(out.flatten(0, 1), action.flatten(0, 1)).view(obs.shape[:2])
             rollout["value"] = model.value(obs.flatten(0, 1)).view(obs.shape[:2])
             rollout["next_value"] = model.value(self._tensor(self.loop.obs))
             if truncated:  # time-limit truncation: r_t += gamma * V(final obs)
