@@ -11,16 +11,18 @@ and EPPO's time per step <= 1.5x our PPO's.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import torch
-from timing import best_rate
+from timing import interleaved_best_times
 
 ENVS = {"CartPole-v1": ("CartPole-v1", {}),
         "MiniGrid DoorKey-6x6": ("rlkit/MiniGrid-v0", {"task": "MiniGrid-DoorKey-6x6-v0", "train_layouts": 50})}
 NUM_ENVS, NUM_STEPS = 8, 128
 
 
-def ours(algo: str, env_id: str, kwargs: dict, rollouts: int, repeats: int) -> float:
+def ours(algo: str, env_id: str, kwargs: dict, rollouts: int) -> Callable[[], None]:
+    """``rollouts`` training iterations of our PPO or EPPO (built and warmed up here)."""
     from algos.eppo import EPPO, EPPOConfig
     from rlkit.envs import EnvSpec
     from rlkit.rl.ppo import PPO, PPOConfig
@@ -33,10 +35,11 @@ def ours(algo: str, env_id: str, kwargs: dict, rollouts: int, repeats: int) -> f
         for _ in range(rollouts):
             agent.train_step()
 
-    return best_rate(run, rollouts * NUM_ENVS * NUM_STEPS, repeats)
+    return run
 
 
-def sb3(env_id: str, kwargs: dict, rollouts: int, repeats: int) -> float:
+def sb3(env_id: str, kwargs: dict, rollouts: int) -> Callable[[], None]:
+    """``rollouts`` training iterations of SB3's PPO (built and warmed up here)."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -52,7 +55,7 @@ def sb3(env_id: str, kwargs: dict, rollouts: int, repeats: int) -> float:
     def run():
         model.learn(rollouts * n, reset_num_timesteps=False)
 
-    return best_rate(run, rollouts * n, repeats)
+    return run
 
 
 def main() -> None:
@@ -62,14 +65,15 @@ def main() -> None:
     p.add_argument("--rollouts", type=int, default=10)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"\ntorch {torch.__version__}, threads={args.threads}, best of {args.repeats}, "
+    print(f"\ntorch {torch.__version__}, threads={args.threads}, best of {args.repeats} (taken in turn), "
           f"{args.rollouts} rollouts of {NUM_ENVS}x{NUM_STEPS} steps\n")
     print("| env | SB3 PPO steps/s | rlkit PPO steps/s | rlkit EPPO K=4 steps/s | PPO / SB3 | "
           "EPPO time / PPO time |\n|---|---|---|---|---|---|")
     for name, (env_id, kwargs) in ENVS.items():
-        s = sb3(env_id, kwargs, args.rollouts, args.repeats)
-        p_ = ours("ppo", env_id, kwargs, args.rollouts, args.repeats)
-        e = ours("eppo", env_id, kwargs, args.rollouts, args.repeats)
+        runs = {"sb3": sb3(env_id, kwargs, args.rollouts), "ppo": ours("ppo", env_id, kwargs, args.rollouts),
+                "eppo": ours("eppo", env_id, kwargs, args.rollouts)}
+        work = args.rollouts * NUM_ENVS * NUM_STEPS
+        s, p_, e = (work / t for t in interleaved_best_times(runs, args.repeats).values())
         print(f"| {name} | {s:.0f} | {p_:.0f} | {e:.0f} | {p_ / s:.2f}x | {p_ / e:.2f}x |", flush=True)
 
 

@@ -140,7 +140,9 @@ class EnsembleActorCritic(nn.Module):
         """a ~ pi_hat(.|s) given the member outputs ``out`` of s: a draw from the mean of the
         members' probabilities (discrete), or a member drawn uniformly, then its Gaussian."""
         if self.discrete:
-            return sample_categorical(torch.logsumexp(out, 1))   # logits log(K p_hat): the same draw
+            # logits log(K p_hat) (a constant shift does not change the draw); out holds
+            # log-probabilities <= 0, so exp-sum-log is safe here and 3 ops against logsumexp's ~9
+            return sample_categorical(out.exp().sum(1).log())
         k = torch.randint(self.K, (len(out),), device=out.device)
         mean = out[torch.arange(len(out), device=out.device), k]
         return mean + self.log_std[k].exp() * torch.randn_like(mean)
