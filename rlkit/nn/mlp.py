@@ -13,7 +13,7 @@ class _SigmoidTanh(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        y = torch.sigmoid(x * 2).mul_(2).sub_(1)
+        y = x.mul(2).sigmoid_().mul_(2).sub_(1)               # one allocation
         ctx.save_for_backward(y)
         return y
 
