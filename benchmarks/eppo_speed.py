@@ -1,6 +1,6 @@
 """Speed of EPPO (K = 4) and our PPO against Stable-Baselines3 PPO, same settings, one run.
 
-    .venv/bin/python benchmarks/eppo_speed.py [--rollouts 10] [--repeats 3]
+    .venv/bin/python benchmarks/eppo_speed.py [--rollouts 20] [--repeats 7]
 
 Env steps/s of the whole training loop (rollout + update) on CartPole-v1 and on MiniGrid
 DoorKey-6x6 (flat 147-float view, rlkit/MiniGrid-v0): 8 envs x 128 steps, 4 epochs x 4 minibatches
@@ -61,8 +61,8 @@ def sb3(env_id: str, kwargs: dict, rollouts: int) -> Callable[[], None]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--rollouts", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--rollouts", type=int, default=20)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"\ntorch {torch.__version__}, threads={args.threads}, best of {args.repeats} (taken in turn), "
