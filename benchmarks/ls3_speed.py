@@ -9,6 +9,8 @@ time step, the official layout). The reference is the
 straightforward loop: the same CEM, but each particle is rolled out and scored on its own
 (20 passes of 1000 rows per time step instead of one of 20,000), as a per-particle implementation
 of the official planner would. Both run on CPU here; on a GPU machine pass --device cuda.
+The same pair is timed with dynamics_noise=false, where every particle follows the same mean
+rollout and ours scores one for all (exactly the same scores).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 
 
-def build(device: str, block_rows: int = 1024):
+def build(device: str, block_rows: int = 1024, dynamics_noise: bool = True):
     """The planner at paper settings with fixed random weights; thresholds that make every candidate
     feasible (delta_S 0, delta_C 1), so each call does exactly the 4 scored CEM iterations."""
     import numpy as np
@@ -35,7 +37,8 @@ def build(device: str, block_rows: int = 1024):
     mods = [DynamicsEnsemble(d, 2), ValueEnsemble(d), SafeSet(d), LatentClassifier(d, "constraint"),
             LatentClassifier(d, "goal")]
     mods = [m.to(device) for m in mods]
-    return SafeSetCEM(PlannerConfig(delta_s=0.0, delta_c=1.0), *mods, np.array([-3.0, -3.0]),
+    cfg = PlannerConfig(delta_s=0.0, delta_c=1.0, dynamics_noise=dynamics_noise)
+    return SafeSetCEM(cfg, *mods, np.array([-3.0, -3.0]),
                       np.array([3.0, 3.0]), seed=0, block_rows=block_rows)
 
 
@@ -58,7 +61,7 @@ class PerParticle:
             z = z0.expand(N, -1)
             for t in range(H):
                 mean, log_std = p.dynamics.member_step(int(members[t]), z, actions[:, t])
-                z = z + mean + log_std.exp() * torch.randn_like(mean)
+                z = z + mean + (log_std.exp() * torch.randn_like(mean) if cfg.dynamics_noise else 0)
                 goal[k, :, t] = p.goal(z)
                 constraint[k, :, t] = torch.sigmoid(p.constraint(z))
             value[k] = p.value(z)
@@ -89,8 +92,11 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     ours, one_pass, reference = build(args.device), build(args.device, 10**9), build(args.device)
-    reference.score = PerParticle(reference).score
-    t_ours, t_one, t_ref = (latency(x, args.repeats) for x in (ours, one_pass, reference))
+    mean_ours, mean_reference = (build(args.device, dynamics_noise=False) for _ in range(2))
+    for planner in (reference, mean_reference):
+        planner.score = PerParticle(planner).score
+    t_ours, t_one, t_ref, t_mean, t_mean_ref = (latency(x, args.repeats) for x in (
+        ours, one_pass, reference, mean_ours, mean_reference))
     print(f"\ntorch {torch.__version__}, device {args.device}, {args.threads} thread(s), "
           f"best of {args.repeats}; paper settings (1000 x 20 particles x H5, 4 scored CEM iterations)\n")
     print("| planner | seconds per env step |\n|---|---|")
@@ -98,6 +104,9 @@ def main() -> None:
     print(f"| batched, all 20,000 rows in one pass | {t_one:.3f} |")
     print(f"| per-particle loop (reference) | {t_ref:.3f} |")
     print(f"| speed-up of ours over the reference | {t_ref / t_ours:.2f}x |")
+    print(f"| dynamics_noise=false: ours (one mean rollout scores all particles) | {t_mean:.3f} |")
+    print(f"| dynamics_noise=false: per-particle loop | {t_mean_ref:.3f} |")
+    print(f"| dynamics_noise=false: speed-up of ours over the loop | {t_mean_ref / t_mean:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """LS3: the navigation env and teachers, labels, latent models, the CEM planner's rules, resumable stages."""
 
+import copy
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -166,6 +169,26 @@ def test_dynamics_noise_flag_rolls_out_the_mean():
     planner = _planner(dynamics_noise=False)
     assert planner.cfg.dynamics_noise is False and planner.plan(torch.zeros(1))[1]["random_action"] == 0
 
+
+
+def test_mean_rollout_scores_one_particle_for_all():
+    """Without dynamics noise every particle follows the same rollout: scoring one must give what
+    scoring all ``particles`` of them gives."""
+    torch.manual_seed(0)
+    dyn = DynamicsEnsemble(3, 2, members=3, hidden=(16,))
+    weights = 3 * torch.randn(4, 3)
+    heads = [_Fixed(lambda z, w=w: torch.tanh(z) @ w) for w in weights]   # value, safe set, constraint, goal
+    cfg = PlannerConfig(population=50, elites=5, particles=7, horizon=3, iterations=3, dynamics_noise=False,
+                        delta_s=0.4, delta_c=0.6)
+    fast, full = (SafeSetCEM(cfg, dyn, *heads, np.array([-1.0, -1.0]), np.array([1.0, 1.0]), seed=0)
+                  for _ in range(2))
+    full.dynamics = copy.copy(dyn)
+    full.dynamics.sample_next = lambda z, a, m, g, noise: dyn.sample_next(z, a, m, g, noise=False)
+    full.cfg = dataclasses.replace(cfg, dynamics_noise=True)     # takes the per-particle path
+    z0, actions = torch.randn(3), torch.rand(50, 3, 2) * 2 - 1
+    (score, feasible), (ref_score, ref_feasible) = fast.score(z0, actions), full.score(z0, actions)
+    torch.testing.assert_close(score, ref_score)
+    assert torch.equal(feasible, ref_feasible) and 0 < feasible.sum() < 50
 
 def test_episode_success_is_reaching_the_goal_at_any_step():
     """A teacher episode that reaches the goal (return > -100) counts as a success."""

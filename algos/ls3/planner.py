@@ -86,6 +86,8 @@ class SafeSetCEM:
         cfg = self.cfg
         N, H, _ = actions.shape
         P = cfg.particles
+        if not cfg.dynamics_noise and cfg.sampling == "per_step_member":
+            P = 1   # every particle follows the same mean rollout: one gives the particle means and max
         members = torch.randint(self.dynamics.members, (H,), generator=self.generator).tolist()
         goal_sum = torch.zeros(H, N, device=z0.device)
         worst = torch.zeros(H, N, device=z0.device)
