@@ -170,7 +170,6 @@ def test_dynamics_noise_flag_rolls_out_the_mean():
     assert planner.cfg.dynamics_noise is False and planner.plan(torch.zeros(1))[1]["random_action"] == 0
 
 
-
 def test_mean_rollout_scores_one_particle_for_all():
     """Without dynamics noise every particle follows the same rollout: scoring one must give what
     scoring all ``particles`` of them gives."""
@@ -189,6 +188,7 @@ def test_mean_rollout_scores_one_particle_for_all():
     (score, feasible), (ref_score, ref_feasible) = fast.score(z0, actions), full.score(z0, actions)
     torch.testing.assert_close(score, ref_score)
     assert torch.equal(feasible, ref_feasible) and 0 < feasible.sum() < 50
+
 
 def test_episode_success_is_reaching_the_goal_at_any_step():
     """A teacher episode that reaches the goal (return > -100) counts as a success."""

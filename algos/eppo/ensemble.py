@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from rlkit.nn import policy_network
-from rlkit.rl.ppo import sample_categorical
+from rlkit.rl.ppo import PolicyModel, sample_categorical
 
 
 def mean_pairwise_overlap(gram: torch.Tensor) -> torch.Tensor:
@@ -76,7 +76,7 @@ def gaussian_diversity(mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     return mean_pairwise_overlap(gram)
 
 
-class EnsembleActorCritic(nn.Module):
+class EnsembleActorCritic(PolicyModel):
     """K actor members (separate trunks as in the released code, or one shared trunk with K heads)
     and one critic with its own trunk; all members run in one batched matmul per layer.
 
@@ -151,12 +151,6 @@ class EnsembleActorCritic(nn.Module):
         """log pi_hat(a|s), the old-mixture log-probability of the update."""
         return self.mixture_log_prob(out, action)
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """a ~ pi_hat(.|s) and log pi_hat(a|s)."""
-        out = self.heads(obs)
-        action = self.sample_from(out)
-        return action, self.log_prob(out, action)
-
     def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log pi_hat(a|s) and H(pi_hat) (PPO's interface)."""
         out = self.heads(obs)
@@ -164,9 +158,9 @@ class EnsembleActorCritic(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        if not deterministic:
-            return self.sample(obs)[0]
         out = self.heads(obs)
+        if not deterministic:
+            return self.sample_from(out)
         if self.discrete:
             return out.exp().mean(1).argmax(-1)
         density = torch.stack([self.mixture_log_prob(out, out[:, k]) for k in range(self.K)], -1)

@@ -126,7 +126,28 @@ def sample_categorical(logits: torch.Tensor) -> torch.Tensor:
     return (logits - torch.empty_like(logits).exponential_().log()).argmax(-1)
 
 
-class ActorCritic(nn.Module):
+class PolicyModel(nn.Module):
+    """PPO's model interface. The rollout calls ``heads`` and ``sample_from`` at every env step and
+    ``log_prob`` / ``value`` once over the whole rollout; the update calls ``log_prob_entropy``."""
+
+    def heads(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy's output for ``obs`` that ``sample_from`` and ``log_prob`` take."""
+        raise NotImplementedError
+
+    def sample_from(self, out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_prob(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """a ~ pi(.|s) and log pi(a|s)."""
+        out = self.heads(obs)
+        action = self.sample_from(out)
+        return action, self.log_prob(out, action)
+
+
+class ActorCritic(PolicyModel):
     """Separate actor and critic networks (tanh MLPs or Nature-CNN trunks, orthogonal init);
     Categorical or diagonal Gaussian policy."""
 
@@ -160,12 +181,6 @@ class ActorCritic(nn.Module):
         z = (action - out) / self.log_std.exp()
         return (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """a ~ pi(.|s) and log pi(a|s)."""
-        out = self.heads(obs)
-        action = self.sample_from(out)
-        return action, self.log_prob(out, action)
-
     def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor):
         """log pi(a|s) and the entropy H[pi(.|s)]."""
         out = self.actor(obs)
@@ -178,9 +193,9 @@ class ActorCritic(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        out = self.heads(obs)
         if not deterministic:
-            return self.sample(obs)[0]
-        out = self.actor(obs)
+            return self.sample_from(out)
         return out.argmax(-1) if self.discrete else out
 
 
@@ -204,8 +219,7 @@ class PPO:
         self.action_high = getattr(space, "high", None)
 
     def build_model(self, action_space: gym.Space) -> nn.Module:
-        """The actor-critic (a subclass returns its own with the same heads / sample_from / log_prob /
-        value / act API)."""
+        """The actor-critic (a subclass returns its own :class:`PolicyModel`)."""
         return ActorCritic(self.obs_shape, action_space, self.cfg.hidden, self.cfg.encoder)
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
