@@ -11,6 +11,12 @@ Pass rule (fixed before the run): on (a), the learned policy's mean ADMM iterati
 1/3 of OSQP's (adaptive rho, 1.x default), and at most those of the hand active-set rule.
 Unsolved problems count at the iteration cap. Methods share eps, checks every 25 iterations and a
 rho decision every K = 50 iterations.
+
+With ``--validate-every N`` the learned policy is the snapshot, taken every N episodes, with the
+fewest mean iterations on validation problems of the training distribution (the agent's own
+held-out draw, disjoint from the training problems and from sets (a)-(c)); the final policy is
+reported beside it and the validation curve is written to the log. The training state is saved to
+``--checkpoint`` at every validation, and a rerun with the same arguments resumes from it.
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algos.rlqp import RLQP, ActiveSetRule, RLQPConfig  # noqa: E402
+from algos.rlqp import RLQP, ActiveSetRule, LearnedRhoPolicy, RLQPConfig  # noqa: E402
+from algos.rlqp.agent import evaluate_policy  # noqa: E402
+from algos.rlqp.policy import Actor, feature_dim  # noqa: E402
 from algos.rlqp.report import compare  # noqa: E402
 from envs.qp_env import QPSampler  # noqa: E402
 from envs.qp_problems import generate, load_maros_meszaros  # noqa: E402
+from rlkit.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 LARGER = {"random_qp": (50, 100), "eq_qp": (20, 60), "portfolio": (6, 10), "lasso": (6, 10),
           "svm": (6, 10), "control": (10, 20), "huber": (4, 5)}
@@ -50,6 +59,59 @@ def problem_sets(classes: dict, per_class: int, larger_per_class: int, mm_max: i
     return sets
 
 
+class Run:
+    """Training with periodic validation, best-snapshot selection and checkpoint/resume."""
+
+    def __init__(self, agent: RLQP, args: argparse.Namespace) -> None:
+        self.agent, self.args = agent, args
+        self.curve: list[tuple[int, float]] = []
+        self.best: tuple[float, dict] | None = None
+        self.train_time = 0.0
+        if args.checkpoint and Path(args.checkpoint).is_file():
+            state = load_checkpoint(args.checkpoint)
+            agent.load_state_dict(state["agent"])
+            torch.set_rng_state(state["torch_rng"])
+            self.curve = [tuple(c) for c in state["curve"]]
+            self.best = (state["best_iterations"], state["best_actor"])
+            self.train_time = state["train_time"]
+            print(f"resumed from {args.checkpoint} at episode {agent.episodes}", flush=True)
+
+    def train(self, episodes: int) -> None:
+        agent, every = self.agent, self.args.validate_every
+        t0 = time.perf_counter() - self.train_time
+        while agent.episodes < episodes:
+            m = agent.train_step()
+            if agent.episodes % 50 == 0:
+                print(f"episode {agent.episodes}: {m['train/episode_iterations']:.0f} its, "
+                      f"{time.perf_counter() - t0:.0f}s", flush=True)
+            if every and agent.episodes % every == 0:
+                self.train_time = time.perf_counter() - t0
+                self.validate()
+                t0 = time.perf_counter() - self.train_time
+        self.train_time = time.perf_counter() - t0
+
+    def validate(self) -> None:
+        """Mean iterations of the current policy on the validation problems; keep the best."""
+        agent = self.agent
+        its = evaluate_policy(agent.eval_set, agent.policy(), agent.solve_settings())["iterations"]
+        self.curve.append((agent.episodes, its))
+        if self.best is None or its < self.best[0]:
+            self.best = (its, {k: v.clone() for k, v in agent.learner.actor.state_dict().items()})
+        print(f"validation at episode {agent.episodes}: {its:.1f} mean its "
+              f"(best {self.best[0]:.1f})", flush=True)
+        if self.args.checkpoint:
+            save_checkpoint({"agent": agent.state_dict(), "torch_rng": torch.get_rng_state(),
+                             "curve": self.curve, "best_iterations": self.best[0],
+                             "best_actor": self.best[1], "train_time": self.train_time},
+                            self.args.checkpoint)
+
+    def best_policy(self) -> LearnedRhoPolicy:
+        cfg = self.agent.cfg
+        actor = Actor(feature_dim(cfg.param), cfg.hidden)
+        actor.load_state_dict(self.best[1])
+        return LearnedRhoPolicy(actor.eval(), cfg.features, cfg.param, cfg.scalar)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--episodes", type=int, default=1000)
@@ -60,30 +122,42 @@ def main() -> None:
     p.add_argument("--mm-max", type=int, default=1500)
     p.add_argument("--out", default="docs/rlqp_results.md")
     p.add_argument("--policy-out", default="runs/rlqp/policy.pt")
+    p.add_argument("--validate-every", type=int, default=0,
+                   help="episodes between validation snapshots (0: report the final policy only)")
+    p.add_argument("--val-per-class", type=int, default=4)
+    p.add_argument("--checkpoint", default=None, help="training state, saved at every validation")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    cfg = RLQPConfig(param=args.param, eval_per_class=1)
+    cfg = RLQPConfig(param=args.param, eval_per_class=args.val_per_class if args.validate_every else 1)
     agent = RLQP(cfg, seed=args.seed)
-    t0 = time.perf_counter()
-    for ep in range(1, args.episodes + 1):
-        m = agent.train_step()
-        if ep % 50 == 0:
-            print(f"episode {ep}: {m['train/episode_iterations']:.0f} its, "
-                  f"{time.perf_counter() - t0:.0f}s", flush=True)
-    train_time = time.perf_counter() - t0
+    run = Run(agent, args)
+    run.train(args.episodes)
     Path(args.policy_out).parent.mkdir(parents=True, exist_ok=True)
-    agent.policy().save(args.policy_out)
+    final = agent.policy()
+    final.save(args.policy_out)
+    learned = {"RLQP (learned)": final}
+    if args.validate_every:
+        best = run.best_policy()
+        best.save(Path(args.policy_out).with_name(Path(args.policy_out).stem + "_best.pt"))
+        learned = {"RLQP (learned)": best, "RLQP (final episode)": final}
+    train_time = run.train_time
 
     settings = agent.solve_settings()
     methods = {"osqp default (adaptive rho)": "osqp", "fixed rho = 0.1": "fixed",
-               "hand active-set rule": ActiveSetRule(), "RLQP (learned)": agent.policy()}
+               "hand active-set rule": ActiveSetRule(), **learned}
     sets = problem_sets(agent.env.sampler.classes, args.per_class, args.larger_per_class,
                         args.mm_max, args.seed)
     lines = [f"Command: `.venv/bin/python benchmarks/rlqp_claim.py --episodes {args.episodes} "
-             f"--seed {args.seed} --param {args.param}`  ",
+             f"--seed {args.seed} --param {args.param}"
+             + (f" --validate-every {args.validate_every}" if args.validate_every else "") + "`  ",
              f"Training: {args.episodes} episodes, {train_time / 60:.1f} min on this CPU "
              f"(1 torch thread); eps = {settings.eps_abs:g}, cap {settings.max_iter} iterations.", ""]
+    if args.validate_every:
+        curve = ", ".join(f"{ep}: {its:.0f}" for ep, its in run.curve)
+        lines += [f"Validation ({len(agent.eval_set)} problems of the training distribution, mean "
+                  f"iterations by episode): {curve}. RLQP (learned) = the best snapshot "
+                  f"({run.best[0]:.0f}); RLQP (final episode) = the policy after the last episode.", ""]
     verdict = {}
     for set_name, problems in sets.items():
         rows, verdict[set_name] = compare(problems, methods, settings, set_name)
