@@ -32,9 +32,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algos.rlqp import RLQP, ActiveSetRule, LearnedRhoPolicy, RLQPConfig  # noqa: E402
-from algos.rlqp.agent import evaluate_policy  # noqa: E402
-from algos.rlqp.policy import Actor, feature_dim  # noqa: E402
+from algos.rlqp import RLQP, ActiveSetRule, RLQPConfig  # noqa: E402
+from algos.rlqp.agent import TEST_SEED, evaluate_policy  # noqa: E402
 from algos.rlqp.report import compare  # noqa: E402
 from envs.qp_env import QPSampler  # noqa: E402
 from envs.qp_problems import generate, load_maros_meszaros  # noqa: E402
@@ -45,7 +44,7 @@ LARGER = {"random_qp": (50, 100), "eq_qp": (20, 60), "portfolio": (6, 10), "lass
 
 
 def problem_sets(classes: dict, per_class: int, larger_per_class: int, mm_max: int, seed: int):
-    held = QPSampler(classes, seed + 20_000_003)
+    held = QPSampler(classes, seed + TEST_SEED)
     sets = {"held-out (train classes and sizes)": [held() for _ in range(per_class * len(classes))]}
     rng = np.random.default_rng(seed + 30_000_001)
     sets["larger / unseen class"] = [generate(c, int(rng.integers(lo, hi + 1)), rng)
@@ -105,12 +104,6 @@ class Run:
                              "best_actor": self.best[1], "train_time": self.train_time},
                             self.args.checkpoint)
 
-    def best_policy(self) -> LearnedRhoPolicy:
-        cfg = self.agent.cfg
-        actor = Actor(feature_dim(cfg.param), cfg.hidden)
-        actor.load_state_dict(self.best[1])
-        return LearnedRhoPolicy(actor.eval(), cfg.features, cfg.param, cfg.scalar)
-
 
 def main() -> None:
     p = argparse.ArgumentParser()
@@ -138,7 +131,7 @@ def main() -> None:
     final.save(args.policy_out)
     learned = {"RLQP (learned)": final}
     if args.validate_every:
-        best = run.best_policy()
+        best = agent.policy(run.best[1])
         best.save(Path(args.policy_out).with_name(Path(args.policy_out).stem + "_best.pt"))
         learned = {"RLQP (learned)": best, "RLQP (final episode)": final}
     train_time = run.train_time

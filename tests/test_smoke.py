@@ -79,8 +79,9 @@ def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_pa
     if env == "order_execution":
         assert "eval/pa_bps" in summary["final"]
     if algo == "rlqp":
-        assert "RLQP (learned)" in (tmp_path / "comparison.md").read_text()
-        assert (tmp_path / "policy.pt").exists()
+        report = (tmp_path / "comparison.md").read_text()
+        assert "RLQP (learned)" in report and "RLQP (best evaluation)" in report
+        assert (tmp_path / "policy.pt").exists() and (tmp_path / "policy_best.pt").exists()
 
 
 def test_pairs_cover_every_algo_and_env_config():

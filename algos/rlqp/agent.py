@@ -40,6 +40,9 @@ from rlkit.data import ReplayBuffer
 from rlkit.envs import EnvLike, env_factory
 from rlkit.rl.td3 import TD3Config, TD3Learner
 
+VALIDATION_SEED = 10_000_019   # offsets of the problem seeds of the evaluation set (model selection)
+TEST_SEED = 20_000_003         # and of the test set of the final report (benchmarks/rlqp_claim.py too)
+
 
 @dataclass
 class RLQPConfig:
@@ -102,12 +105,18 @@ class RLQP:
         self.learner = TD3Learner(td3, F, 1, self.device, actor=Actor(F, cfg.hidden))
         self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed)
         self.episodes = 0
-        self.eval_set = self._held_out(seed)
+        self.eval_set = self._held_out(seed + VALIDATION_SEED, cfg.eval_per_class)
         self._osqp_eval: dict[str, float] | None = None
 
     # ------------------------------------------------------------------ acting
-    def policy(self) -> LearnedRhoPolicy:
-        return LearnedRhoPolicy(self.learner.actor, self.cfg.features, self.cfg.param, self.cfg.scalar)
+    def policy(self, actor_state: dict[str, torch.Tensor] | None = None) -> LearnedRhoPolicy:
+        """The current policy, or (``actor_state``) a snapshot of the actor's weights."""
+        actor = self.learner.actor
+        if actor_state is not None:
+            actor = Actor(feature_dim(self.cfg.param), self.cfg.hidden)
+            actor.load_state_dict(actor_state)
+            actor.eval()
+        return LearnedRhoPolicy(actor, self.cfg.features, self.cfg.param, self.cfg.scalar)
 
     def _explore(self, obs: np.ndarray) -> np.ndarray:
         """Actions in [-1, 1] for the rows of one step (random, or actor + log-space noise)."""
@@ -169,10 +178,10 @@ class RLQP:
                 "max_iter": env.K * (env.max_steps + 1)}
         return Settings(**{**base, **overrides})
 
-    def _held_out(self, seed: int) -> list[QP]:
+    def _held_out(self, seed: int, per_class: int) -> list[QP]:
         classes = self.env.sampler.classes
-        sampler = QPSampler(classes, seed + 10_000_019)
-        return [sampler() for _ in range(self.cfg.eval_per_class * len(classes))]
+        sampler = QPSampler(classes, seed)
+        return [sampler() for _ in range(per_class * len(classes))]
 
     def evaluate(self, episodes: int) -> dict[str, float]:
         """Solve the held-out QPs with the learned policy; ``eval/return`` = -mean iterations / K."""
@@ -187,14 +196,24 @@ class RLQP:
 
     def write_report(self, run_dir: Path) -> None:
         """End of a run: save ``policy.pt`` and ``comparison.md`` (osqp default, fixed rho, the
-        hand active-set rule and the learned policy on the held-out problems)."""
+        hand active-set rule and the learned policy on test problems of the training
+        distribution, drawn apart from the evaluation set). When the runner kept a best
+        checkpoint (highest ``eval/return`` on the evaluation set), its policy is saved as
+        ``policy_best.pt`` and reported beside the final one."""
         from algos.rlqp.policy import ActiveSetRule
         from algos.rlqp.report import compare
+        from rlkit.checkpoint import load_checkpoint
 
         self.policy().save(run_dir / "policy.pt")
         methods = {"osqp default (adaptive rho)": "osqp", "fixed rho": "fixed",
                    "hand active-set rule": ActiveSetRule(), "RLQP (learned)": self.policy()}
-        rows, _ = compare(self.eval_set, methods, self.solve_settings(), "held-out problems")
+        best = run_dir / "checkpoints" / "best.pt"
+        if best.is_file():
+            state = load_checkpoint(best)
+            methods["RLQP (best evaluation)"] = self.policy(state["algo"]["learner"]["actor"])
+            methods["RLQP (best evaluation)"].save(run_dir / "policy_best.pt")
+        test_set = self._held_out(self.seed + TEST_SEED, self.cfg.eval_per_class)
+        rows, _ = compare(test_set, methods, self.solve_settings(), "test problems")
         (run_dir / "comparison.md").write_text("\n".join(rows) + "\n")
         print("\n".join(rows))
 
