@@ -119,10 +119,13 @@ def main() -> None:
                    help="episodes between validation snapshots (0: report the final policy only)")
     p.add_argument("--val-per-class", type=int, default=4)
     p.add_argument("--checkpoint", default=None, help="training state, saved at every validation")
+    p.add_argument("--buffer-rows", type=int, default=RLQPConfig.buffer_rows,
+                   help="replay capacity in constraint-row transitions")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    cfg = RLQPConfig(param=args.param, eval_per_class=args.val_per_class if args.validate_every else 1)
+    cfg = RLQPConfig(param=args.param, eval_per_class=args.val_per_class if args.validate_every else 1,
+                     buffer_rows=args.buffer_rows)
     agent = RLQP(cfg, seed=args.seed)
     run = Run(agent, args)
     run.train(args.episodes)
@@ -143,7 +146,9 @@ def main() -> None:
                         args.mm_max, args.seed)
     lines = [f"Command: `.venv/bin/python benchmarks/rlqp_claim.py --episodes {args.episodes} "
              f"--seed {args.seed} --param {args.param}"
-             + (f" --validate-every {args.validate_every}" if args.validate_every else "") + "`  ",
+             + (f" --validate-every {args.validate_every}" if args.validate_every else "")
+             + (f" --buffer-rows {args.buffer_rows}" if args.buffer_rows != RLQPConfig.buffer_rows else "")
+             + "`  ",
              f"Training: {args.episodes} episodes, {train_time / 60:.1f} min on this CPU "
              f"(1 torch thread); eps = {settings.eps_abs:g}, cap {settings.max_iter} iterations.", ""]
     if args.validate_every:
