@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from algos.rlqp import ADMM, BatchedADMM, QPDataError, Settings, Status, solve
+from algos.rlqp.admm import NonConvexError
 from envs.qp_problems import GENERATORS, generate, load_maros_meszaros
 
 osqp = pytest.importorskip("osqp")
@@ -122,3 +123,16 @@ def test_maros_meszaros_loader_maps_1e20_to_infinity(root):
     res = solve(qp.P, qp.q, qp.A, qp.l, qp.u, eps_abs=1e-6, eps_rel=1e-6)
     assert res.status == Status.SOLVED
     assert res.obj_val - 100 == pytest.approx(-99.96, abs=1e-4)   # HS21 optimum, with r = -100
+
+
+def test_policy_exposing_a_non_psd_p_ends_with_non_convex_status():
+    # P = -0.01 I is not PSD; OSQP's default rho keeps P + sigma I + A' rho A positive definite,
+    # a policy that drops rho to 1e-6 does not: the solve must stop with "non_convex", not crash.
+    n = 3
+    P, A = -0.01 * np.eye(n), np.eye(n)
+    solver = ADMM(P, np.ones(n), A, -np.ones(n), np.ones(n),
+                  Settings(adaptive_rho_interval=25, max_iter=200), psd_check=False)
+    res = solver.solve(lambda s: np.full(n, 1e-6))
+    assert res.status == Status.NON_CONVEX and res.iterations == 25
+    with pytest.raises(NonConvexError, match="not PSD"):
+        ADMM(P, np.ones(n), A, -np.ones(n), np.ones(n), Settings(rho=1e-6), psd_check=False)

@@ -92,6 +92,10 @@ class QPDataError(ValueError):
     """The QP data are malformed (shapes, NaN, l > u, P not square or not PSD)."""
 
 
+class NonConvexError(QPDataError):
+    """The KKT matrix P + sigma I + A' diag(rho) A could not be factorised: P is not PSD."""
+
+
 @dataclass
 class Result:
     """Unscaled solution and solver information."""
@@ -277,7 +281,12 @@ class ADMM:
             M = self.P + self.settings.sigma * sp.eye(self.n) + self.At @ sp.diags(self.rho_vec) @ self.A
         if self.n <= DENSE_LIMIT:
             M = M if isinstance(M, np.ndarray) else M.toarray()
-            self._chol = sla.cho_factor(M, lower=True, check_finite=False)
+            try:
+                self._chol = sla.cho_factor(M, lower=True, check_finite=False)
+            except np.linalg.LinAlgError as err:
+                raise NonConvexError(f"P + sigma I + A' diag(rho) A is not positive definite ({err}): "
+                                     "P is not PSD, the problem is non-convex (build the solver with "
+                                     "psd_check=True to reject it at setup)") from err
             self._lu = None
         else:
             self._lu = spla.splu(M.tocsc(), permc_spec="MMD_AT_PLUS_A")
@@ -431,7 +440,11 @@ class ADMM:
             if check and self.check_termination():
                 return self.status
             if can_adapt:
-                self.adapt(rho)
+                try:
+                    self.adapt(rho)
+                except NonConvexError:  # the new rho exposed a non-PSD P (OSQP: "non convex")
+                    self.status = Status.NON_CONVEX
+                    return self.status
         return self.status
 
     def solve(self, rho: str | RhoPolicy = "osqp") -> Result:

@@ -233,8 +233,8 @@ def evaluate_policy(problems: list[QP], rho: Any, settings: Settings) -> dict[st
     its, solved, refs, times = [], [], [], []
     for qp in problems:
         res = ADMM(qp.P, qp.q, qp.A, qp.l, qp.u, settings, psd_check=False).solve(rho)
-        its.append(res.iterations)
         solved.append(res.status == Status.SOLVED)
+        its.append(res.iterations if solved[-1] else settings.max_iter)
         refs.append(res.refactorizations)
         times.append(res.solve_time)
     return {"iterations": float(np.mean(its)), "solved": float(np.mean(solved)),
