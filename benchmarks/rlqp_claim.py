@@ -121,11 +121,12 @@ def main() -> None:
     p.add_argument("--checkpoint", default=None, help="training state, saved at every validation")
     p.add_argument("--buffer-rows", type=int, default=RLQPConfig.buffer_rows,
                    help="replay capacity in constraint-row transitions")
+    p.add_argument("--lr", type=float, default=RLQPConfig.lr, help="Adam step size of actor and critic")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     cfg = RLQPConfig(param=args.param, eval_per_class=args.val_per_class if args.validate_every else 1,
-                     buffer_rows=args.buffer_rows)
+                     buffer_rows=args.buffer_rows, lr=args.lr)
     agent = RLQP(cfg, seed=args.seed)
     run = Run(agent, args)
     run.train(args.episodes)
@@ -148,6 +149,7 @@ def main() -> None:
              f"--seed {args.seed} --param {args.param}"
              + (f" --validate-every {args.validate_every}" if args.validate_every else "")
              + (f" --buffer-rows {args.buffer_rows}" if args.buffer_rows != RLQPConfig.buffer_rows else "")
+             + (f" --lr {args.lr:g}" if args.lr != RLQPConfig.lr else "")
              + "`  ",
              f"Training: {args.episodes} episodes, {train_time / 60:.1f} min on this CPU "
              f"(1 torch thread); eps = {settings.eps_abs:g}, cap {settings.max_iter} iterations.", ""]
