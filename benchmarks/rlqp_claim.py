@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from algos.rlqp import RLQP, ActiveSetRule, RLQPConfig  # noqa: E402
-from algos.rlqp.agent import TEST_SEED, evaluate_policy  # noqa: E402
+from algos.rlqp.agent import TEST_SEED  # noqa: E402
 from algos.rlqp.report import compare  # noqa: E402
 from envs.qp_env import QPSampler  # noqa: E402
 from envs.qp_problems import generate, load_maros_meszaros  # noqa: E402
@@ -76,28 +76,28 @@ class Run:
             print(f"resumed from {args.checkpoint} at episode {agent.episodes}", flush=True)
 
     def train(self, episodes: int) -> None:
+        """Episodes up to ``episodes``; ``train_time`` counts training only, not validation."""
         agent, every = self.agent, self.args.validate_every
-        t0 = time.perf_counter() - self.train_time
         while agent.episodes < episodes:
+            t0 = time.perf_counter()
             m = agent.train_step()
+            self.train_time += time.perf_counter() - t0
             if agent.episodes % 50 == 0:
                 print(f"episode {agent.episodes}: {m['train/episode_iterations']:.0f} its, "
-                      f"{time.perf_counter() - t0:.0f}s", flush=True)
+                      f"{self.train_time:.0f}s", flush=True)
             if every and agent.episodes % every == 0:
-                self.train_time = time.perf_counter() - t0
                 self.validate()
-                t0 = time.perf_counter() - self.train_time
-        self.train_time = time.perf_counter() - t0
 
     def validate(self) -> None:
         """Mean iterations of the current policy on the validation problems; keep the best."""
         agent = self.agent
-        its = evaluate_policy(agent.eval_set, agent.policy(), agent.solve_settings())["iterations"]
+        ev = agent.evaluate(0)
+        its = ev["eval/iterations"]
         self.curve.append((agent.episodes, its))
         if self.best is None or its < self.best[0]:
             self.best = (its, {k: v.clone() for k, v in agent.learner.actor.state_dict().items()})
-        print(f"validation at episode {agent.episodes}: {its:.1f} mean its "
-              f"(best {self.best[0]:.1f})", flush=True)
+        print(f"validation at episode {agent.episodes}: {its:.1f} mean its, osqp "
+              f"{ev['eval/osqp_iterations']:.1f} (best {self.best[0]:.1f})", flush=True)
         if self.args.checkpoint:
             save_checkpoint({"agent": agent.state_dict(), "torch_rng": torch.get_rng_state(),
                              "curve": self.curve, "best_iterations": self.best[0],
