@@ -25,7 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.point_robot import dense_reward, goal_distance
+from envs.point_robot import GoalTaskAPI, goal_distance
 
 
 def ring_goals(num: int, radius: float = 2.0, seed: int = 0) -> np.ndarray:
@@ -52,35 +52,21 @@ class TaskEnvBatch:
                 "done": np.array([float(o[2]) for o in outs])}
 
 
-class GoalTaskMixin:
+class GoalTaskMixin(GoalTaskAPI):
     """Task API over a semicircle of goals; the subclass provides ``_make_single()``."""
 
-    def _init_tasks(self, num_tasks: int, num_train_tasks: int, goal_radius: float, goal_seed: int,
-                    max_steps: int, reward_type: str) -> None:
-        if not 0 < num_train_tasks < num_tasks:
-            raise ValueError(f"num_train_tasks={num_train_tasks} must be in (0, num_tasks={num_tasks})")
-        if reward_type not in ("sparse", "dense"):
-            raise ValueError(f"reward_type={reward_type!r} must be sparse or dense")
-        self.goals = ring_goals(num_tasks, seed=goal_seed)
-        self.train_tasks = list(range(num_train_tasks))
-        self.test_tasks = list(range(num_train_tasks, num_tasks))
-        self.goal_radius, self.max_steps, self.reward_type = goal_radius, max_steps, reward_type
-        self.task, self._pool = 0, []
+    def _init_ring_tasks(self, num_tasks: int, num_train_tasks: int, goal_radius: float, goal_seed: int,
+                         max_steps: int, reward_type: str) -> None:
+        self._init_tasks(ring_goals(num_tasks, seed=goal_seed), num_train_tasks, goal_radius, max_steps,
+                         reward_type)
+        self._pool = []
 
     def set_task(self, task: int) -> None:
         self.task = int(task)
 
-    def task_goal(self, tasks) -> np.ndarray:
-        return self.goals[np.asarray(tasks)]
-
-    def achieved(self, next_obs):
-        return next_obs[..., :2]
-
-    def reward(self, next_obs, goal, kind: str = "sparse"):
-        """1[||xy - g|| <= goal_radius] or -||xy - g|| (numpy or torch)."""
-        if kind == "sparse":
-            return (goal_distance(next_obs, goal) <= self.goal_radius) * 1.0
-        return dense_reward(next_obs, goal)
+    def sparse_reward(self, next_obs, goal):
+        """1[||xy - g|| <= goal_radius] (numpy or torch)."""
+        return (goal_distance(next_obs, goal) <= self.goal_radius) * 1.0
 
     def _goal_info(self, obs: np.ndarray) -> tuple[float, dict[str, float]]:
         goal = self.goals[self.task]
@@ -143,7 +129,7 @@ class SparseWheeledEnv(GoalTaskMixin, gym.Env):
                  max_steps: int = 200, reward_type: str = "sparse", goal_seed: int = 0) -> None:
         import mujoco
 
-        self._init_tasks(num_tasks, num_train_tasks, goal_radius, goal_seed, max_steps, reward_type)
+        self._init_ring_tasks(num_tasks, num_train_tasks, goal_radius, goal_seed, max_steps, reward_type)
         self.model = mujoco.MjModel.from_xml_string(WHEELED_XML)
         self.data = mujoco.MjData(self.model)
         self._kwargs = dict(num_tasks=num_tasks, num_train_tasks=num_train_tasks, goal_radius=goal_radius,
@@ -190,7 +176,7 @@ class SparseAntGoalEnv(GoalTaskMixin, gym.Env):
         kwargs = {"xml_file": str(Path(xml_file))} if xml_file else {}
         self.ant = AntEnv(exclude_current_positions_from_observation=False,
                           include_cfrc_ext_in_observation=False, terminate_when_unhealthy=False, **kwargs)
-        self._init_tasks(num_tasks, num_train_tasks, goal_radius, goal_seed, max_steps, reward_type)
+        self._init_ring_tasks(num_tasks, num_train_tasks, goal_radius, goal_seed, max_steps, reward_type)
         self._kwargs = dict(num_tasks=num_tasks, num_train_tasks=num_train_tasks, goal_radius=goal_radius,
                             max_steps=max_steps, reward_type=reward_type, goal_seed=goal_seed,
                             xml_file=xml_file)

@@ -67,30 +67,28 @@ class PointRobotBatch:
                 "done": np.zeros(len(nxt))}
 
 
-class SparsePointRobotEnv(gym.Env):
-    """One point robot with a settable task (module docstring)."""
+class GoalTaskAPI:
+    """The meta-RL task API shared by the goal-reaching envs (PEARL/HTR run on any of them).
 
-    metadata = {"render_modes": []}
+    Tasks index ``self.goals``; ``train_tasks`` / ``test_tasks`` split them; ``reward`` is a pure
+    function of the next observation and a goal, so it can relabel stored transitions. A subclass
+    gives its sparse reward (``sparse_reward``); the dense one is -||xy - g|| for all.
+    """
 
-    def __init__(self, num_tasks: int = 100, num_train_tasks: int = 80, goal_radius: float = 0.2,
-                 max_steps: int = 20, reward_type: str = "sparse", goal_seed: int = 1337) -> None:
+    goals: np.ndarray
+    goal_radius: float
+
+    def _init_tasks(self, goals: np.ndarray, num_train_tasks: int, goal_radius: float, max_steps: int,
+                    reward_type: str) -> None:
         if reward_type not in ("sparse", "dense"):
             raise ValueError(f"reward_type={reward_type!r} must be sparse or dense")
-        if not 0 < num_train_tasks < num_tasks:
-            raise ValueError(f"num_train_tasks={num_train_tasks} must be in (0, num_tasks={num_tasks})")
-        self.goals = semicircle_goals(num_tasks, seed=goal_seed)
+        if not 0 < num_train_tasks < len(goals):
+            raise ValueError(f"num_train_tasks={num_train_tasks} must be in (0, num_tasks={len(goals)})")
+        self.goals = goals
         self.train_tasks = list(range(num_train_tasks))
-        self.test_tasks = list(range(num_train_tasks, num_tasks))
+        self.test_tasks = list(range(num_train_tasks, len(goals)))
         self.goal_radius, self.max_steps, self.reward_type = goal_radius, max_steps, reward_type
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.task = 0
-        self.robot = PointRobotBatch(self.goals[:1], goal_radius, max_steps)
-
-    # ------------------------------------------------------------------ meta-RL task API
-    def set_task(self, task: int) -> None:
-        self.task = int(task)
-        self.robot = PointRobotBatch(self.goals[self.task:self.task + 1], self.goal_radius, self.max_steps)
 
     def task_goal(self, tasks) -> np.ndarray:
         return self.goals[np.asarray(tasks)]
@@ -99,11 +97,37 @@ class SparsePointRobotEnv(gym.Env):
         """The part of an observation a goal is compared with (the position)."""
         return next_obs[..., :2]
 
+    def sparse_reward(self, next_obs, goal):
+        raise NotImplementedError
+
     def reward(self, next_obs, goal, kind: str = "sparse"):
         """Pure reward of ``kind`` for goal(s) ``goal`` (numpy or torch)."""
         if kind == "sparse":
-            return sparse_reward(next_obs, goal, self.goal_radius)
+            return self.sparse_reward(next_obs, goal)
         return dense_reward(next_obs, goal)
+
+
+class SparsePointRobotEnv(GoalTaskAPI, gym.Env):
+    """One point robot with a settable task (module docstring)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, num_tasks: int = 100, num_train_tasks: int = 80, goal_radius: float = 0.2,
+                 max_steps: int = 20, reward_type: str = "sparse", goal_seed: int = 1337) -> None:
+        self._init_tasks(semicircle_goals(num_tasks, seed=goal_seed), num_train_tasks, goal_radius,
+                         max_steps, reward_type)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.robot = PointRobotBatch(self.goals[:1], goal_radius, max_steps)
+
+    # ------------------------------------------------------------------ meta-RL task API
+    def set_task(self, task: int) -> None:
+        self.task = int(task)
+        self.robot = PointRobotBatch(self.goals[self.task:self.task + 1], self.goal_radius, self.max_steps)
+
+    def sparse_reward(self, next_obs, goal):
+        """1 - ||s' - g|| inside the goal ball, else 0 (numpy or torch)."""
+        return sparse_reward(next_obs, goal, self.goal_radius)
 
     def batch(self, tasks) -> PointRobotBatch:
         """Robots for ``tasks``, stepped together."""
