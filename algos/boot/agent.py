@@ -81,18 +81,18 @@ class BooTConfig:
     generation_cache: bool = False        # ours: KV cache for autoregressive generation
     repeat_pool_cap: int | None = None    # our fix: keep at most this many generated sequences
     bootstrap_control: bool = False       # control arm: the extra step uses as many REAL windows
-    # planning
-    horizon: int = 10
-    beam_width: int = 128
-    n_expand: int = 2
-    k_obs: int | None = 1
-    k_act: int | None = None
-    k_rew: int | None = 1
-    cdf_obs: float | None = None
-    cdf_act: float | None = 0.6
-    cdf_rew: float | None = None
-    max_context_transitions: int = 5
-    value_placeholder: float = 0.0
+    # planning (flat for command-line overrides; the defaults are PlannerConfig's and TokenFilters')
+    horizon: int = PlannerConfig.horizon
+    beam_width: int = PlannerConfig.beam_width
+    n_expand: int = PlannerConfig.n_expand
+    k_obs: int | None = TokenFilters.k_obs
+    k_act: int | None = TokenFilters.k_act
+    k_rew: int | None = TokenFilters.k_rew
+    cdf_obs: float | None = TokenFilters.cdf_obs
+    cdf_act: float | None = TokenFilters.cdf_act
+    cdf_rew: float | None = TokenFilters.cdf_rew
+    max_context_transitions: int = PlannerConfig.max_context_transitions
+    value_placeholder: float = PlannerConfig.value_placeholder
     plan_cache: bool = True
     eval_max_steps: int | None = None
 
