@@ -102,6 +102,21 @@ def test_agent_stores_one_transition_per_row_and_learns():
     assert {"eval/iterations", "eval/success", "eval/speedup_vs_osqp"} <= set(ev)
 
 
+def test_lr_decays_per_epoch_of_env_steps_and_resumes():
+    torch.manual_seed(0)
+    cfg = RLQPConfig(**TINY, lr_decay=0.5, lr_decay_steps=2)
+    agent = RLQP(cfg, tiny_env, seed=0)
+    agent.train_step()
+    m = agent.train_step()
+    steps_before_update = agent.env_steps
+    assert m["train/lr"] == cfg.lr * 0.5 ** (steps_before_update // 2) < cfg.lr
+    assert agent.learner.actor_optim.param_groups[0]["lr"] == m["train/lr"]
+    assert agent.learner.critic_optim.param_groups[0]["lr"] == m["train/lr"]
+    resumed = RLQP(cfg, tiny_env, seed=0)
+    resumed.load_state_dict(agent.state_dict())
+    assert resumed.env_steps == agent.env_steps and resumed._decay_lr() == m["train/lr"]
+
+
 def test_solve_settings_call_the_policy_every_k_iterations():
     agent = RLQP(RLQPConfig(**TINY), tiny_env, seed=0)
     s = agent.solve_settings()

@@ -58,6 +58,8 @@ class RLQPConfig:
     scalar: bool = False              # one rho per problem (mean of the row actions)
     hidden: tuple[int, ...] = (64, 64)
     lr: float = 3e-4
+    lr_decay: float = 1.0             # release: x0.999 (StepLR) per epoch of lr_decay_steps env steps
+    lr_decay_steps: int = 2000
     batch_size: int = 512
     buffer_rows: int = 2_000_000
     gamma: float = 0.99
@@ -77,7 +79,8 @@ class RLQPConfig:
         check(self.features in ("symlog", "mode8"), "features", self.features, "use 'symlog' or 'mode8'")
         check(self.exploration in ("per_row", "shared"), "exploration", self.exploration,
               "use 'per_row' or 'shared'")
-        check_positive(self, "lr", "batch_size", "buffer_rows", "updates_per_episode")
+        check_positive(self, "lr", "lr_decay", "lr_decay_steps", "batch_size", "buffer_rows",
+                       "updates_per_episode")
 
 
 class RLQP:
@@ -104,7 +107,7 @@ class RLQP:
         F = feature_dim(cfg.param)
         self.learner = TD3Learner(td3, F, 1, self.device, actor=Actor(F, cfg.hidden))
         self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed)
-        self.episodes = 0
+        self.episodes, self.env_steps = 0, 0
         self.eval_set = self._held_out(seed + VALIDATION_SEED, cfg.eval_per_class)
         self._osqp_eval: dict[str, float] | None = None
 
@@ -149,16 +152,26 @@ class RLQP:
             m = len(a)
             self.buffer.extend(obs, a[:, None], np.full(m, reward, np.float32), nxt, np.full(m, solved))
             obs, steps, ret, done = nxt, steps + 1, ret + reward, solved or truncated
-        self.episodes += 1
+        self.episodes, self.env_steps = self.episodes + 1, self.env_steps + steps
         metrics = {"train/episode_iterations": float(solver.iter), "train/episode_return": ret,
                    "train/solved": float(solved), "train/rows": float(solver.m)}
         if self.episodes >= cfg.random_episodes:
+            metrics["train/lr"] = self._decay_lr()
             sums: dict[str, list[float]] = {}
             for _ in range(cfg.updates_per_episode):
                 for k, v in self.learner.update(self.buffer.sample(cfg.batch_size)).items():
                     sums.setdefault(k, []).append(v)
             metrics.update({k: float(np.mean(v)) for k, v in sums.items()})
         return metrics
+
+    def _decay_lr(self) -> float:
+        """The release's StepLR: lr_k = lr * lr_decay^k after k epochs of ``lr_decay_steps`` env
+        steps (computed from the step count, so a resumed run continues the schedule)."""
+        lr = self.cfg.lr * self.cfg.lr_decay ** (self.env_steps // self.cfg.lr_decay_steps)
+        for optim in (self.learner.actor_optim, self.learner.critic_optim):
+            for group in optim.param_groups:
+                group["lr"] = lr
+        return lr
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """Actions in [-1, 1] for encoded row features ``obs`` [m, F]."""
@@ -219,12 +232,14 @@ class RLQP:
 
     def state_dict(self) -> dict[str, Any]:
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
-                "episodes": self.episodes, "sampler": [self.env.sampler.seed, self.env.sampler.count]}
+                "episodes": self.episodes, "env_steps": self.env_steps,
+                "sampler": [self.env.sampler.seed, self.env.sampler.count]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
         self.episodes = int(state["episodes"])
+        self.env_steps = int(state.get("env_steps", 0))     # absent in checkpoints before lr_decay
         self.env.sampler.seed, self.env.sampler.count = (int(v) for v in state["sampler"])
 
 
