@@ -36,6 +36,7 @@ def test_analysis_notebook_executes(sweep):
                    resources={"metadata": {"path": str(ROOT)}}).execute()
     assert (sweep / "curves.png").stat().st_size > 1000
     assert (sweep / "eppo_diagnostics.png").stat().st_size > 1000
+    assert (sweep / "rlqp_claim.png").stat().st_size > 1000       # from the committed docs/rlqp_results_*
     table_cell = next(c for c in nb.cells if c.source.startswith("table = final_table"))
     table_out = table_cell.outputs[0]["data"]["text/plain"]
     assert "eppo" in table_out and "ppo" in table_out and "cartpole" in table_out

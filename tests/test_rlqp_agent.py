@@ -140,3 +140,20 @@ def test_scalar_agent_trains_and_evaluates():
     agent = RLQP(RLQPConfig(**TINY, scalar=True), tiny_env, seed=0)
     assert "loss/critic" in agent.train_step()
     assert 0.0 <= agent.evaluate(1)["eval/success"] <= 1.0
+
+
+def test_report_rows_parse_back_into_numbers():
+    from algos.rlqp.report import compare, read_report
+
+    problems = [generate("random_qp", 6, 0), generate("control", 2, 1)]
+    rows, means = compare(problems, {"osqp default": "osqp", "hand rule": ActiveSetRule()},
+                          Settings(eps_abs=1e-5, eps_rel=1e-5, adaptive_rho_interval=50), "tiny set")
+    validation = "Validation (2 problems, mean iterations by episode): 250: 130, 500: 95. RLQP ..."
+    text = "\n".join([validation, "", *rows])
+    report = read_report(text)
+    assert report["validation"] == {250: 130.0, 500: 95.0}
+    parsed = report["sets"]["tiny set"]
+    assert [r["class"] for r in parsed] == ["control"] * 2 + ["random_qp"] * 2 + ["all"] * 2
+    overall = {r["method"]: r["mean"] for r in parsed if r["class"] == "all"}
+    assert overall == {name: round(its) for name, its in means.items()}
+    assert all(r["solved"] == 1.0 and r["refactorisations"] >= 1 for r in parsed)

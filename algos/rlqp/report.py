@@ -42,3 +42,25 @@ def compare(problems: list[QP], methods: dict[str, Any], settings: Settings,
                          f"{refs:.1f} | {ms:.1f} |")
     lines.append("")
     return lines, {name: r["iterations"] for name, r in results.items()}
+
+
+def read_report(text: str) -> dict[str, Any]:
+    """Parse a report written by ``compare`` (and ``benchmarks/rlqp_claim.py``) back into data:
+    ``{"validation": {episode: mean its}, "sets": {title: [{"class", "method", "mean", "sgm",
+    "solved", "refactorisations", "ms"}, ...]}}`` (for notebooks and cross-seed summaries)."""
+    out: dict[str, Any] = {"validation": {}, "sets": {}}
+    rows: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if line.startswith("Validation (") and "):" in line:
+            curve = line.split("):", 1)[1].split(".", 1)[0]
+            out["validation"] = {int(ep): float(its) for ep, its in
+                                 (pair.split(":") for pair in curve.split(","))}
+        elif line.startswith("### "):
+            title = line[4:].rsplit(" (", 1)[0]
+            rows = out["sets"].setdefault(title, [])
+        elif line.startswith("| ") and not line.startswith(("| class", "|---")):
+            cls, method, mean, geo, solved, refs, ms = (c.strip() for c in line.strip("| ").split("|"))
+            rows.append({"class": cls, "method": method, "mean": float(mean), "sgm": float(geo),
+                         "solved": float(solved.rstrip("%")) / 100, "refactorisations": float(refs),
+                         "ms": float(ms)})
+    return out
