@@ -61,9 +61,6 @@ class GoalTaskMixin(GoalTaskAPI):
                          reward_type)
         self._pool = []
 
-    def set_task(self, task: int) -> None:
-        self.task = int(task)
-
     def sparse_reward(self, next_obs, goal):
         """1[||xy - g|| <= goal_radius] (numpy or torch)."""
         return (goal_distance(next_obs, goal) <= self.goal_radius) * 1.0

@@ -90,6 +90,9 @@ class GoalTaskAPI:
         self.goal_radius, self.max_steps, self.reward_type = goal_radius, max_steps, reward_type
         self.task = 0
 
+    def set_task(self, task: int) -> None:
+        self.task = int(task)
+
     def task_goal(self, tasks) -> np.ndarray:
         return self.goals[np.asarray(tasks)]
 
@@ -122,7 +125,7 @@ class SparsePointRobotEnv(GoalTaskAPI, gym.Env):
 
     # ------------------------------------------------------------------ meta-RL task API
     def set_task(self, task: int) -> None:
-        self.task = int(task)
+        super().set_task(task)
         self.robot = PointRobotBatch(self.goals[self.task:self.task + 1], self.goal_radius, self.max_steps)
 
     def sparse_reward(self, next_obs, goal):
