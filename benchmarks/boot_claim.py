@@ -49,7 +49,7 @@ RULE_ARMS = ("C: BooT-once TF", "D: BooT-once AR")
 
 
 def _config(arm: str, epochs: int, n_layer: int = 2, n_embd: int = 16):
-    from algos.boot import BooTConfig
+    from rlkit.algos.boot import BooTConfig
 
     return BooTConfig(n_layer=n_layer, n_head=4, n_embd=n_embd, dropout=0.1, batch_size=64, learning_rate=1e-3,
                       n_epochs=epochs, warmup_epochs=epochs / 50, final_epochs=0.4 * epochs,
@@ -60,9 +60,9 @@ def _config(arm: str, epochs: int, n_layer: int = 2, n_embd: int = 16):
 def _validity(agent, n_batches: int = 20) -> dict[str, float]:
     """Generate from training batches with the final model; compare with the simulator's truth."""
     import torch
+    from rlkit.algos.boot.data import joined_transitions
+    from rlkit.algos.boot.generation import generate
 
-    from algos.boot.data import joined_transitions
-    from algos.boot.generation import generate
     from rlkit.data import load_dataset
 
     eps, _ = joined_transitions(load_dataset(agent.source), agent.cfg.discount, agent.cfg.termination_penalty)
@@ -121,10 +121,11 @@ def run_arm(job: tuple[str, int, int, int, int]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from algos.boot import BooT, rollout
-    from algos.boot.data import trajectory_windows
+    from rlkit.algos.boot import BooT, rollout
+    from rlkit.algos.boot.data import trajectory_windows
+
     from rlkit.data import load_dataset
-    from rlkit.envs import EnvSpec
+    from rlkit.env_spec import EnvSpec
 
     arm, seed, epochs, n_layer, n_embd = job
     t0 = time.perf_counter()

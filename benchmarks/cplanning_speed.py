@@ -25,8 +25,9 @@ from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 
 
 def main() -> None:
-    from algos.cplanning import CPlanning, CPlanningConfig, planner
-    from envs.point_maze import PointMazeEnv
+    from rlkit.algos.cplanning import CPlanning, CPlanningConfig, planner
+    from rlkit.envs.point_maze import PointMazeEnv
+
     from rlkit.nn import MLP
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

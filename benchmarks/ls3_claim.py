@@ -68,7 +68,7 @@ def parse_overrides(items: list[str]) -> dict:
 def run_seed(seed: int, episodes: int, threads: int, overrides: dict) -> dict:
     import torch
 
-    from rlkit.envs import EnvSpec
+    from rlkit.env_spec import EnvSpec
     from rlkit.runner import build_algorithm
     from rlkit.seeding import seed_everything
 

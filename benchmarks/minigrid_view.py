@@ -23,7 +23,7 @@ TASKS = ["MiniGrid-DoorKey-6x6-v0", "MiniGrid-DoorKey-16x16-v0", "MiniGrid-KeyCo
 
 def measure(task: str, steps: int) -> tuple[float, float]:
     """Mean microseconds per call of ours and of ``gen_obs`` over ``steps`` random steps."""
-    from envs.minigrid import EgocentricView
+    from rlkit.envs.minigrid import EgocentricView
 
     env = gym.make(task)
     base = env.unwrapped

@@ -32,11 +32,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algos.rlqp import RLQP, ActiveSetRule, RLQPConfig  # noqa: E402
-from algos.rlqp.agent import TEST_SEED  # noqa: E402
-from algos.rlqp.report import compare  # noqa: E402
-from envs.qp_env import QPSampler  # noqa: E402
-from envs.qp_problems import generate, load_maros_meszaros  # noqa: E402
+from rlkit.algos.rlqp import RLQP, ActiveSetRule, RLQPConfig  # noqa: E402
+from rlkit.algos.rlqp.agent import TEST_SEED  # noqa: E402
+from rlkit.algos.rlqp.report import compare  # noqa: E402
+from rlkit.envs.qp.env import QPSampler  # noqa: E402
+from rlkit.envs.qp.problems import generate, load_maros_meszaros  # noqa: E402
+
 from rlkit.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 LARGER = {"random_qp": (50, 100), "eq_qp": (20, 60), "portfolio": (6, 10), "lasso": (6, 10),

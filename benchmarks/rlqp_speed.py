@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from algos.rlqp import ADMM, BatchedADMM, Settings  # noqa: E402
-from envs.qp_problems import generate  # noqa: E402
+from rlkit.algos.rlqp import ADMM, BatchedADMM, Settings  # noqa: E402
+from rlkit.envs.qp.problems import generate  # noqa: E402
 
 
 def osqp_batch(problems) -> tuple[float, np.ndarray]:

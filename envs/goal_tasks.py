@@ -24,8 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
-from envs.point_robot import GoalTaskAPI, goal_distance
+from rlkit.envs.point_robot import GoalTaskAPI, goal_distance
 
 
 def ring_goals(num: int, radius: float = 2.0, seed: int = 0) -> np.ndarray:

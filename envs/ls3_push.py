@@ -28,8 +28,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
-from envs.mujoco_image import MujocoImageEnv
+from rlkit.envs.mujoco_image import MujocoImageEnv
 
 BLOCK_X, BLOCK_Y, BLOCK_HALF = (-0.05, 0.0, 0.05), -0.03, (0.02, 0.02, 0.03)
 START, MAX_STEP, BOUND, SUBSTEPS, HORIZON = np.array([0.0, 0.06]), 0.05, 0.4, 500, 150

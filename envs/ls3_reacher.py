@@ -27,8 +27,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
-from envs.mujoco_image import MujocoImageEnv
+from rlkit.envs.mujoco_image import MujocoImageEnv
 
 LINK = 0.12
 START_QPOS = np.array([0.53 * np.pi, 0.85 * np.pi])

@@ -17,8 +17,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
-from envs.goal_tasks import GoalTaskMixin
+from rlkit.envs.goal_tasks import GoalTaskMixin
 
 ACHIEVED = {"reach-v3": slice(0, 3), "push-v3": slice(4, 7)}
 _GOALS: dict[tuple, np.ndarray] = {}

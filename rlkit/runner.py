@@ -19,7 +19,7 @@ import torch
 
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import ConfigError, build_config, check, resolve_device, set_threads
-from rlkit.envs import EnvLike
+from rlkit.env_spec import EnvLike
 from rlkit.logging import Logger, Progress
 from rlkit.seeding import rng_state, seed_everything, set_rng_state
 
@@ -224,7 +224,7 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
     """
     from omegaconf import OmegaConf
 
-    from rlkit.envs import env_spec_from_config
+    from rlkit.env_spec import env_spec_from_config
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -5,14 +5,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from rlkit.algos.boot import BeamPlanner, BooT, BooTConfig, PlannerConfig, QuantileDiscretizer, reward_to_go
+from rlkit.algos.boot.agent import lr_multiplier
+from rlkit.algos.boot.data import build_windows, joined_transitions
+from rlkit.algos.boot.generation import GenerationConfig, autoregressive, filter_by_confidence, teacher_forcing
+from rlkit.algos.boot.planner import filter_cdf, rollout
 
-from algos.boot import BeamPlanner, BooT, BooTConfig, PlannerConfig, QuantileDiscretizer, reward_to_go
-from algos.boot.agent import lr_multiplier
-from algos.boot.data import build_windows, joined_transitions
-from algos.boot.generation import GenerationConfig, autoregressive, filter_by_confidence, teacher_forcing
-from algos.boot.planner import filter_cdf, rollout
 from rlkit.data import DatasetError, OfflineDataset, load_dataset
-from rlkit.envs import EnvSpec
+from rlkit.env_spec import EnvSpec
 from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
 
 TINY = dict(n_layer=1, n_head=2, n_embd=8, batch_size=16, n_bins=20, beam_width=4, horizon=2,
@@ -277,7 +277,7 @@ def test_bad_dataset_inputs_give_clear_errors(tmp_path, pendulum_env):
 
 
 def test_mujoco_dataset_command_writes_every_level(tmp_path):
-    from envs.datasets import main
+    from rlkit.envs.datasets import main
 
     main(["mujoco", "--env", "Hopper-v5", "--sac-steps", "30", "--eval-every", "15", "--steps", "40",
           "--medium-return=-1e9", "--out", str(tmp_path)])
@@ -312,7 +312,7 @@ def test_runner_steps_null_runs_the_official_schedule(tmp_path):
     summary = run_experiment(cfg, tmp_path)
     assert summary["steps"] == 2 * 3                      # 2 epochs x ceil(5970 / 2048) batches
     assert "eval/return" in summary["final"]
-    from algos.boot.evaluate import main as evaluate
+    from rlkit.algos.boot.evaluate import main as evaluate
 
     out = evaluate([str(tmp_path), "--episodes", "3", "--beam-width", "2"])   # 3 episodes in one batch
     assert out["eval/length"] == 3 and (tmp_path / "evaluation.json").exists()

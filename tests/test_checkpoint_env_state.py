@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from rlkit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rlkit.env_spec import make_vector_env
 from rlkit.env_state import env_state, load_env_state
-from rlkit.envs import make_vector_env
 from rlkit.seeding import rng_state, seed_everything, set_rng_state
 
 
@@ -79,8 +79,7 @@ def test_env_state_mismatch_is_an_error():
 
 
 def test_point_goal_env_passes_the_gymnasium_checker():
+    import rlkit.envs  # noqa: F401
     from gymnasium.utils.env_checker import check_env
-
-    import envs  # noqa: F401
 
     check_env(gym.make("rlkit/PointGoal-v0").unwrapped)

@@ -9,16 +9,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from rlkit.algos.boot import BooT, BooTConfig
+from rlkit.algos.cplanning import CPlanning, CPlanningConfig
+from rlkit.algos.eppo import EPPO, EPPOConfig
+from rlkit.algos.htr import PEARL, PEARLConfig
+from rlkit.algos.rlqp import RLQP, RLQPConfig
+from rlkit.envs.point_robot import SparsePointRobotEnv
+from rlkit.envs.qp.env import QPEnv
 
-from algos.boot import BooT, BooTConfig
-from algos.cplanning import CPlanning, CPlanningConfig
-from algos.eppo import EPPO, EPPOConfig
-from algos.htr import PEARL, PEARLConfig
-from algos.rlqp import RLQP, RLQPConfig
-from envs.point_robot import SparsePointRobotEnv
-from envs.qp_env import QPEnv
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
-from rlkit.envs import EnvSpec
+from rlkit.env_spec import EnvSpec
 from rlkit.rl.ppo import PPO, PPOConfig
 from rlkit.rl.sac import SAC, SACConfig
 from rlkit.rl.td3 import TD3, TD3Config

@@ -3,13 +3,13 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlkit.envs  # noqa: F401
 import torch
 from gymnasium.utils.env_checker import check_env
+from rlkit.algos.cplanning import CLearner, CLearningConfig, relabel_batch, targets_and_weights
+from rlkit.algos.cplanning.clearning import truncated_geometric
+from rlkit.envs.point_maze import PointMazeEnv, geodesic_distances, wall_map
 
-import envs  # noqa: F401
-from algos.cplanning import CLearner, CLearningConfig, relabel_batch, targets_and_weights
-from algos.cplanning.clearning import truncated_geometric
-from envs.point_maze import PointMazeEnv, geodesic_distances, wall_map
 from rlkit.data.episodes import EpisodeBuffer
 
 
@@ -110,7 +110,7 @@ def _cell_centres(walls):
 
 @pytest.mark.parametrize("backend", ["networkx", "scipy"])
 def test_planner_with_oracle_costs_returns_the_true_shortest_path(backend):
-    from algos.cplanning import planner
+    from rlkit.algos.cplanning import planner
 
     env = PointMazeEnv("Maze6x6", resize=1)
     nodes = _cell_centres(env.walls)
@@ -126,7 +126,7 @@ def test_planner_with_oracle_costs_returns_the_true_shortest_path(backend):
 
 
 def test_sparsify_top_k_and_waypoint_picking():
-    from algos.cplanning import planner
+    from rlkit.algos.cplanning import planner
 
     cost = np.array([[0, 1, 2, 3], [1, 0, 1, 2], [2, 1, 0, 1], [3, 2, 1, 0]], float)
     kept = planner.sparsify(cost, max_cost=2.5, top_k=1)
@@ -140,7 +140,7 @@ def test_sparsify_top_k_and_waypoint_picking():
 
 @pytest.mark.parametrize("cost", ["learned", "oracle"])
 def test_cplanning_collects_through_waypoints_and_logs_the_search(cost):
-    from algos.cplanning import CPlanning, CPlanningConfig
+    from rlkit.algos.cplanning import CPlanning, CPlanningConfig
 
     cfg = CPlanningConfig(hidden=(16,), batch_size=16, random_steps=60, planning_start=60, num_nodes=20,
                           cost=cost, updates_per_step=0.25, min_prob=0.01, oracle_max_hop=6)
@@ -178,7 +178,7 @@ def test_robotics_goal_envs_pass_check_env_and_take_an_injected_goal(env_id, kwa
 
 def test_cplanning_plans_in_a_goal_space_smaller_than_the_state():
     pytest.importorskip("gymnasium_robotics")
-    from algos.cplanning import CPlanning, CPlanningConfig
+    from rlkit.algos.cplanning import CPlanning, CPlanningConfig
 
     cfg = CPlanningConfig(hidden=(16,), batch_size=16, random_steps=20, planning_start=20, num_nodes=10,
                           min_prob=0.01)

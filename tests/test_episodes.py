@@ -1,6 +1,6 @@
 import torch
+from rlkit.envs.point_goal import compute_reward
 
-from envs.point_goal import compute_reward
 from rlkit.data import EpisodeBuffer, MultiTaskBuffer, discounted_cumsum, relabel_tasks, sample_her
 
 

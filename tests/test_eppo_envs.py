@@ -5,10 +5,9 @@ import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlkit.envs  # noqa: F401
 from gymnasium.utils.env_checker import check_env
-
-import envs  # noqa: F401
-from envs.order_execution import (
+from rlkit.envs.order_execution import (
     DECISIONS,
     REGIMES,
     OrderExecutionEnv,
@@ -18,7 +17,8 @@ from envs.order_execution import (
     schedule_pa,
     synthetic_days,
 )
-from rlkit.envs import EnvSpec
+
+from rlkit.env_spec import EnvSpec
 from rlkit.rl.common import Evaluator
 
 
@@ -156,7 +156,7 @@ def test_minute_bar_csv_loader(tmp_path):
 def test_atari_pipeline_and_nature_cnn_ensemble_smoke():
     pytest.importorskip("ale_py")
     pytest.importorskip("cv2")
-    from algos.eppo import EPPO, EPPOConfig
+    from rlkit.algos.eppo import EPPO, EPPOConfig
 
     spec = EnvSpec("rlkit/Atari-v0", {"game": "Pong", "max_episode_steps": 200},
                    {"episodic_life": False, "clip_reward": False})
@@ -199,8 +199,7 @@ def test_fast_egocentric_view_equals_minigrids_gen_obs(task):
     moving obstacles (random play), with one view object kept across steps and resets as in
     training, so that its cached grid encoding must follow every change."""
     import minigrid  # noqa: F401
-
-    from envs.minigrid import EgocentricView
+    from rlkit.envs.minigrid import EgocentricView
 
     env = gym.make(task)
     base = env.unwrapped
@@ -222,8 +221,7 @@ def test_fast_egocentric_view_equals_minigrids_gen_obs(task):
 @pytest.mark.parametrize("view_size", [3, 5, 9])
 def test_fast_egocentric_view_other_view_sizes(view_size):
     import minigrid  # noqa: F401
-
-    from envs.minigrid import EgocentricView
+    from rlkit.envs.minigrid import EgocentricView
 
     env = gym.make("MiniGrid-DoorKey-8x8-v0", agent_view_size=view_size)
     base = env.unwrapped
@@ -240,8 +238,7 @@ def test_fast_egocentric_view_follows_grid_changes():
     is rebuilt each time."""
     import minigrid  # noqa: F401
     from minigrid.core.world_object import Box, Door, Key
-
-    from envs.minigrid import EgocentricView
+    from rlkit.envs.minigrid import EgocentricView
 
     env = gym.make("MiniGrid-Empty-8x8-v0")
     base = env.unwrapped

@@ -3,12 +3,11 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlkit.envs  # noqa: F401
 import torch
 from gymnasium.utils.env_checker import check_env
-
-import envs  # noqa: F401
-from algos.htr import PEARL, PEARLConfig, kl_to_standard_normal, product_of_gaussians, relabel
-from envs.point_robot import SparsePointRobotEnv, semicircle_goals, sparse_reward
+from rlkit.algos.htr import PEARL, PEARLConfig, kl_to_standard_normal, product_of_gaussians, relabel
+from rlkit.envs.point_robot import SparsePointRobotEnv, semicircle_goals, sparse_reward
 
 TINY = dict(net_size=16, net_layers=2, encoder_hidden=(16,), meta_batch=4, num_initial_steps=20,
             num_tasks_sample=3, num_steps_prior=20, num_steps_posterior=20, num_train_steps_per_itr=3,
@@ -234,7 +233,7 @@ def test_wheeled_robot_drives_forward_when_both_wheels_push():
 @pytest.mark.parametrize("task_name", ["reach-v3", "push-v3"])
 def test_metaworld_ml1_task_api_and_pure_sparse_reward(task_name):
     pytest.importorskip("metaworld")
-    from envs.metaworld_tasks import SparseMetaWorldEnv
+    from rlkit.envs.metaworld_tasks import SparseMetaWorldEnv
 
     env = SparseMetaWorldEnv(task_name, num_tasks=6, num_train_tasks=3, max_steps=5)
     check_env(env, skip_render_check=True)

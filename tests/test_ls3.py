@@ -6,14 +6,13 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlkit.envs  # noqa: F401
 import torch
 from gymnasium.utils.env_checker import check_env
-
-import envs  # noqa: F401
-from algos.ls3 import LS3, LS3Config, PlannerConfig, SafeSetCEM
-from algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
-from algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble, trajectory_labels
-from envs.ls3_navigation import GOAL, NavigationEnv, in_obstacle, teacher_action
+from rlkit.algos.ls3 import LS3, LS3Config, PlannerConfig, SafeSetCEM
+from rlkit.algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
+from rlkit.algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble, trajectory_labels
+from rlkit.envs.ls3_navigation import GOAL, NavigationEnv, in_obstacle, teacher_action
 
 TINY = dict(n_demos=2, n_constraint=2, vae_arch="small", vae_iters=4, vae_batch=16, latent_dim=4,
             dyn_hidden=(16,), val_hidden=(16,), head_hidden=(16,), val_members=2, dyn_members=3,
@@ -256,7 +255,7 @@ def test_constraint_and_goal_classifier_labels():
 
 
 def test_reacher_env_geometry_teachers_and_check_env():
-    from envs.ls3_reacher import OBSTACLE, TARGET, ReacherEnv, finger_position, inverse_kinematics
+    from rlkit.envs.ls3_reacher import OBSTACLE, TARGET, ReacherEnv, finger_position, inverse_kinematics
 
     np.testing.assert_allclose(finger_position(np.array([0.75 * np.pi, 0.0])), TARGET, atol=0.011)
     for q in inverse_kinematics(OBSTACLE):
@@ -273,7 +272,7 @@ def test_reacher_env_geometry_teachers_and_check_env():
 
 
 def test_push_env_teachers_and_check_env():
-    from envs.ls3_push import PushEnv
+    from rlkit.envs.ls3_push import PushEnv
 
     env = PushEnv(image_size=16, horizon=60)
     check_env(env, skip_render_check=True)

@@ -2,14 +2,13 @@
 
 import gymnasium as gym
 import numpy as np
+import rlkit.envs  # noqa: F401
 import torch
-
-import envs  # noqa: F401
-from algos.rlqp import RLQP, ActiveSetRule, LearnedRhoPolicy, RLQPConfig, Settings, solve
-from algos.rlqp.admm import ADMM
-from algos.rlqp.policy import Actor, row_features
-from envs.qp_env import QPEnv
-from envs.qp_problems import generate
+from rlkit.algos.rlqp import RLQP, ActiveSetRule, LearnedRhoPolicy, RLQPConfig, Settings, solve
+from rlkit.algos.rlqp.policy import Actor, row_features
+from rlkit.envs.qp.admm import ADMM
+from rlkit.envs.qp.env import QPEnv
+from rlkit.envs.qp.problems import generate
 
 TINY = dict(random_episodes=1, updates_per_episode=4, batch_size=16, hidden=(16,), eval_per_class=1)
 
@@ -143,7 +142,7 @@ def test_scalar_agent_trains_and_evaluates():
 
 
 def test_report_rows_parse_back_into_numbers():
-    from algos.rlqp.report import compare, read_report
+    from rlkit.algos.rlqp.report import compare, read_report
 
     problems = [generate("random_qp", 6, 0), generate("control", 2, 1)]
     rows, means = compare(problems, {"osqp default": "osqp", "hand rule": ActiveSetRule()},

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
-from algos.rlqp import ADMM, BatchedADMM, QPDataError, Settings, Status, solve
-from algos.rlqp.admm import NonConvexError
-from envs.qp_problems import GENERATORS, generate, load_maros_meszaros
+from rlkit.algos.rlqp import ADMM, BatchedADMM, QPDataError, Settings, Status, solve
+from rlkit.envs.qp.admm import NonConvexError
+from rlkit.envs.qp.problems import GENERATORS, generate, load_maros_meszaros
 
 osqp = pytest.importorskip("osqp")
 SIZES = {"random_qp": 12, "eq_qp": 16, "portfolio": 2, "lasso": 3, "huber": 2, "svm": 3, "control": 5}

@@ -78,7 +78,7 @@ def test_replay_state_dict_restores_samples_exactly():
 def test_vector_env_transitions_never_cross_episode_boundaries():
     import numpy as np
 
-    from rlkit.envs import make_vector_env, true_next_obs
+    from rlkit.env_spec import make_vector_env, true_next_obs
 
     envs = make_vector_env("CartPole-v1", 3, seed=0)
     obs, _ = envs.reset(seed=0)
@@ -103,7 +103,7 @@ def test_same_step_vector_env_matches_gymnasiums_sync_vector_env():
     import gymnasium as gym
     import numpy as np
 
-    from rlkit.envs import EnvSpec, SameStepVectorEnv
+    from rlkit.env_spec import EnvSpec, SameStepVectorEnv
 
     for spec in (EnvSpec("CartPole-v1", {"max_episode_steps": 20}),
                  EnvSpec("rlkit/MiniGrid-v0", {"train_layouts": 5, "max_steps": 15})):

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from rlkit.algos.boot.data import TrajectoryWindows, trajectory_windows
+from rlkit.algos.boot.generation import GenerationConfig, generate
+from rlkit.algos.boot.planner import BeamPlanner, PlannerConfig, TokenFilters, rollout
 
-from algos.boot.data import TrajectoryWindows, trajectory_windows
-from algos.boot.generation import GenerationConfig, generate
-from algos.boot.planner import BeamPlanner, PlannerConfig, TokenFilters, rollout
 from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
-from rlkit.envs import EnvLike, EnvSpec, eval_env_factory
+from rlkit.env_spec import EnvLike, EnvSpec, eval_env_factory
 from rlkit.nn.optim import adamw
 from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
 
@@ -149,12 +149,13 @@ class BooT:
         self.cfg, self.env, self.seed = cfg, env, seed
         self.device = torch.device(device)
         source = cfg.dataset or (env.dataset if isinstance(env, EnvSpec) else None)
+        builder = env.dataset_builder if isinstance(env, EnvSpec) and not cfg.dataset else None
         if source is None:
             raise ConfigError("BooT needs a dataset: set env.dataset (conf/env/<name>.yaml) or "
                               "algo.dataset (d4rl:<name>, minari:<id>, local:<name> or a .hdf5 path)")
         self.source = source
         self.windows, self.discretizer = trajectory_windows(
-            load_dataset(source), cfg.n_bins, cfg.seq_len, cfg.discount, cfg.termination_penalty)
+            load_dataset(source, builder), cfg.n_bins, cfg.seq_len, cfg.discount, cfg.termination_penalty)
         data = self.windows
         D = data.transition_dim
         act_dim = self._act_dim(env, D)
@@ -183,7 +184,7 @@ class BooT:
 
     @staticmethod
     def _act_dim(env: EnvLike, D: int) -> int:
-        from rlkit.envs import env_factory
+        from rlkit.env_spec import env_factory
 
         e = env_factory(env)()
         act_dim = int(np.prod(e.action_space.shape))

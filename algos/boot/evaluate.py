@@ -1,6 +1,6 @@
 """Evaluate a trained BooT / TT run: N episodes planned in one batch, D4RL normalised score.
 
-    python -m algos.boot.evaluate <run_dir> --episodes 15 [--beam-width 128] [--device auto]
+    python -m rlkit.algos.boot.evaluate <run_dir> --episodes 15 [--beam-width 128] [--device auto]
 
 Reads ``<run_dir>/config.yaml`` and ``<run_dir>/checkpoints/last.pt``; prints one line per metric
 and writes ``<run_dir>/evaluation.json``.
@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from rlkit.checkpoint import load_checkpoint
 from rlkit.config import resolve_device, set_threads
-from rlkit.envs import env_spec_from_config
+from rlkit.env_spec import env_spec_from_config
 from rlkit.runner import build_algorithm
 
 

@@ -1,7 +1,7 @@
 """EPPO: ensemble PPO with a diversity regulariser (Yang et al., IJCAI 2022). See docs/eppo.md."""
 
-from algos.eppo.agent import EPPO, EPPOConfig
-from algos.eppo.ensemble import (
+from rlkit.algos.eppo.agent import EPPO, EPPOConfig
+from rlkit.algos.eppo.ensemble import (
     EnsembleActorCritic,
     categorical_diversity,
     categorical_member_entropy,

@@ -32,13 +32,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from rlkit.algos.htr import relabel
+from rlkit.algos.htr.encoder import ContextEncoder, kl_to_standard_normal
 from torch import nn
 
-from algos.htr import relabel
-from algos.htr.encoder import ContextEncoder, kl_to_standard_normal
 from rlkit.config import check, check_positive
 from rlkit.data.relabel import MultiTaskBuffer
-from rlkit.envs import EnvLike, env_factory
+from rlkit.env_spec import EnvLike, env_factory
 from rlkit.nn import MLP, EnsembleMLP
 from rlkit.nn.optim import adam
 from rlkit.rl.common import ActionScaler, polyak_update

@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
-from algos.ls3.models import (
+from rlkit.algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
+from rlkit.algos.ls3.models import (
     DynamicsEnsemble,
     LatentClassifier,
     LatentReplay,
@@ -35,10 +34,11 @@ from algos.ls3.models import (
     ValueEnsemble,
     trajectory_labels,
 )
-from algos.ls3.planner import PlannerConfig, SafeSetCEM
+from rlkit.algos.ls3.planner import PlannerConfig, SafeSetCEM
+
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import check, check_positive
-from rlkit.envs import EnvLike, env_factory
+from rlkit.env_spec import EnvLike, env_factory
 from rlkit.nn import VAE
 from rlkit.nn.optim import adam
 

@@ -1,10 +1,13 @@
 """RLQP (Ichnowski et al., NeurIPS 2021): reinforcement-learned per-constraint ADMM step sizes
-for an OSQP-exact QP solver. See docs/rlqp.md."""
+for an OSQP-exact QP solver. See docs/rlqp.md.
 
-from algos.rlqp.admm import ADMM, QPDataError, Result, RhoPolicy, Settings, Status, solve
-from algos.rlqp.agent import RLQP, RLQPConfig, evaluate_policy
-from algos.rlqp.batched import BatchedADMM
-from algos.rlqp.policy import ActiveSetRule, LearnedRhoPolicy, OSQPEstimateEveryInterval
+The solver is the QP env's simulator and lives in :mod:`rlkit.envs.qp`; it is re-exported here
+so that ``from rlkit.algos.rlqp import solve`` works."""
+
+from rlkit.algos.rlqp.agent import RLQP, RLQPConfig
+from rlkit.algos.rlqp.policy import ActiveSetRule, LearnedRhoPolicy, OSQPEstimateEveryInterval
+from rlkit.algos.rlqp.report import evaluate_policy
+from rlkit.envs.qp import ADMM, BatchedADMM, QPDataError, Result, RhoPolicy, Settings, Status, solve
 
 __all__ = ["ADMM", "BatchedADMM", "QPDataError", "Result", "RhoPolicy", "Settings", "Status", "solve",
            "RLQP", "RLQPConfig", "evaluate_policy", "LearnedRhoPolicy", "ActiveSetRule",

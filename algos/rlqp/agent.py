@@ -1,7 +1,7 @@
 """RLQP: multi-agent TD3 that sets OSQP's per-constraint rho (Ichnowski et al. 2021, arXiv 2107.10847).
 
 Every constraint row is an agent; all rows share one actor and one critic, so the policy works
-for any number of constraints. A step of the QP env (``envs.qp_env``) yields one transition per
+for any number of constraints. A step of the QP env (``rlkit.envs.qp.env``) yields one transition per
 row, ``(o_i, a_i, r, o'_i, done)``, all carrying the shared reward r = -1 per unsolved step.
 The update is TD3 (``rlkit.rl.td3.TD3Learner``) on these row transitions:
 
@@ -9,7 +9,7 @@ The update is TD3 (``rlkit.rl.td3.TD3Learner``) on these row transitions:
     L_Q = sum_j E[(Q_j(o_i, a_i) - y)^2],     L_pi = -E[Q_1(o_i, pi(o_i))]   (every 2nd update)
 
 Actions are a = log10(rho) / 6 (``param="paper"``, ExpTanh) or log10(rho / rho_osqp) / 3
-(``"relative"``), see :mod:`algos.rlqp.policy`.
+(``"relative"``), see :mod:`rlkit.algos.rlqp.policy`.
 
 ``train_step()`` unit: one training episode (one QP solved step by step) followed by
 ``updates_per_episode`` TD3 updates.
@@ -23,21 +23,23 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from algos.rlqp.admm import ADMM, Settings, Status
-from algos.rlqp.policy import (
+from rlkit.algos.rlqp.policy import (
     ACTION_DECADES,
+    ActiveSetRule,
     Actor,
     LearnedRhoPolicy,
     feature_dim,
     rho_from_action,
     row_features,
 )
-from envs.qp_env import QPEnv, QPSampler
-from envs.qp_problems import QP
+from rlkit.algos.rlqp.report import compare, evaluate_policy
+from rlkit.envs.qp.admm import Settings
+from rlkit.envs.qp.env import QPEnv, QPSampler
+from rlkit.envs.qp.problems import QP
+
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
-from rlkit.envs import EnvLike, env_factory
+from rlkit.env_spec import EnvLike, env_factory
 from rlkit.rl.td3 import TD3Config, TD3Learner
 
 VALIDATION_SEED = 10_000_019   # offsets of the problem seeds of the evaluation set (model selection)
@@ -86,7 +88,7 @@ class RLQPConfig:
 class RLQP:
     """The RLQP agent (``algo=rlqp``); ``policy()`` returns the current learned rho policy.
 
-    ``env`` is a :class:`envs.qp_env.QPEnv` (or its id/spec, ``rlkit/QP-v0``): it holds the
+    ``env`` is a :class:`rlkit.envs.qp.env.QPEnv` (or its id/spec, ``rlkit/QP-v0``): it holds the
     training problem distribution and the MDP (K iterations per step, cap, eps).
     """
 
@@ -213,8 +215,6 @@ class RLQP:
         distribution, drawn apart from the evaluation set). When the runner kept a best
         checkpoint (highest ``eval/return`` on the evaluation set), its policy is saved as
         ``policy_best.pt`` and reported beside the final one."""
-        from algos.rlqp.policy import ActiveSetRule
-        from algos.rlqp.report import compare
         from rlkit.checkpoint import load_checkpoint
 
         self.policy().save(run_dir / "policy.pt")
@@ -241,18 +241,3 @@ class RLQP:
         self.episodes = int(state["episodes"])
         self.env_steps = int(state.get("env_steps", 0))     # absent in checkpoints before lr_decay
         self.env.sampler.seed, self.env.sampler.count = (int(v) for v in state["sampler"])
-
-
-def evaluate_policy(problems: list[QP], rho: Any, settings: Settings) -> dict[str, float]:
-    """Mean iterations (unsolved count at the cap), solve rate, refactorisations, wall time."""
-    its, solved, refs, times = [], [], [], []
-    for qp in problems:
-        res = ADMM(qp.P, qp.q, qp.A, qp.l, qp.u, settings, psd_check=False).solve(rho)
-        solved.append(res.status == Status.SOLVED)
-        its.append(res.iterations if solved[-1] else settings.max_iter)
-        refs.append(res.refactorizations)
-        times.append(res.solve_time)
-    return {"iterations": float(np.mean(its)), "solved": float(np.mean(solved)),
-            "refactorizations": float(np.mean(refs)), "solve_time": float(np.mean(times)),
-            "per_problem": its, "solved_per_problem": solved, "refs_per_problem": refs,
-            "time_per_problem": times}

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rlkit.envs.qp.admm import ADMM
 from torch import nn
 
-from algos.rlqp.admm import ADMM
 from rlkit.nn import MLP
 
 ACTION_DECADES = {"paper": 6.0, "relative": 3.0}
@@ -84,7 +84,7 @@ class Actor(nn.Sequential):
 
 
 class LearnedRhoPolicy:
-    """A trained actor as a :class:`algos.rlqp.admm.RhoPolicy` (vector, or scalar by mean-pooling)."""
+    """A trained actor as a :class:`rlkit.envs.qp.admm.RhoPolicy` (vector, or scalar by mean-pooling)."""
 
     def __init__(self, actor: nn.Module, features: str = "symlog", param: str = "paper",
                  scalar: bool = False) -> None:

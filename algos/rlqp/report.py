@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from algos.rlqp.admm import Settings
-from algos.rlqp.agent import evaluate_policy
-from envs.qp_problems import QP
+from rlkit.envs.qp.admm import ADMM, Settings, Status
+from rlkit.envs.qp.problems import QP
 
 
 def sgm(its: list[int], shift: float = 10.0) -> float:
@@ -64,3 +62,18 @@ def read_report(text: str) -> dict[str, Any]:
                          "solved": float(solved.rstrip("%")) / 100, "refactorisations": float(refs),
                          "ms": float(ms)})
     return out
+
+
+def evaluate_policy(problems: list[QP], rho: Any, settings: Settings) -> dict[str, float]:
+    """Mean iterations (unsolved count at the cap), solve rate, refactorisations, wall time."""
+    its, solved, refs, times = [], [], [], []
+    for qp in problems:
+        res = ADMM(qp.P, qp.q, qp.A, qp.l, qp.u, settings, psd_check=False).solve(rho)
+        solved.append(res.status == Status.SOLVED)
+        its.append(res.iterations if solved[-1] else settings.max_iter)
+        refs.append(res.refactorizations)
+        times.append(res.solve_time)
+    return {"iterations": float(np.mean(its)), "solved": float(np.mean(solved)),
+            "refactorizations": float(np.mean(refs)), "solve_time": float(np.mean(times)),
+            "per_problem": its, "solved_per_problem": solved, "refs_per_problem": refs,
+            "time_per_problem": times}

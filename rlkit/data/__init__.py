@@ -3,7 +3,6 @@
 from rlkit.data.episodes import EpisodeBuffer, discounted_cumsum
 from rlkit.data.offline import (
     D4RL_REF_SCORES,
-    LOCAL_DATASETS,
     DatasetError,
     OfflineDataset,
     collect_dataset,
@@ -19,4 +18,4 @@ from rlkit.data.storage import PackedTensor
 __all__ = ["PackedTensor", "ReplayBuffer", "EpisodeBuffer", "discounted_cumsum", "sample_her",
            "relabel_tasks", "MultiTaskBuffer", "OfflineDataset", "DatasetError",
            "collect_dataset", "normalized_score", "d4rl_path", "D4RL_REF_SCORES",
-           "LOCAL_DATASETS", "load_dataset", "data_dir"]
+           "load_dataset", "data_dir"]

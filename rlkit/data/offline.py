@@ -9,6 +9,7 @@ An episode ends where ``terminals | timeouts``. Files without ``timeouts`` are s
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -33,11 +34,6 @@ D4RL_REF_SCORES: dict[str, tuple[float, float]] = {
 }
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
-
-# Datasets generated on this machine on first use (``local:<name>``): name -> () -> OfflineDataset.
-# ``import envs.datasets`` registers the toolkit's own (pendulum_mixed, ...).
-LOCAL_DATASETS: dict[str, Callable[[], OfflineDataset]] = {}
-
 
 class DatasetError(ValueError):
     """A dataset file is missing or malformed; the message names the file and the problem."""
@@ -264,7 +260,7 @@ def collect_dataset(env: Any, policy: Callable[[np.ndarray], np.ndarray], num_st
     """
     from tqdm import trange
 
-    from rlkit.envs import env_factory
+    from rlkit.env_spec import env_factory
 
     env = env_factory(env)() if not hasattr(env, "step") else env
     obs, _ = env.reset(seed=seed)
@@ -289,10 +285,13 @@ def data_dir() -> Path:
     return Path(os.environ.get("RLKIT_DATA_DIR", Path.home() / ".cache" / "rlkit" / "datasets"))
 
 
-def load_dataset(source: str) -> OfflineDataset:
+def load_dataset(source: str, builder: str | None = None) -> OfflineDataset:
     """Resolve a dataset name: ``d4rl:hopper-medium-v2`` (the d4rl cache), ``minari:<id>``,
-    ``local:<name>`` (``data_dir()/<name>.hdf5``, generated there on first use when a generator is
-    registered in :data:`LOCAL_DATASETS`) or a path to a D4RL-layout ``.hdf5`` file."""
+    ``local:<name>`` (``data_dir()/<name>.hdf5``) or a path to a D4RL-layout ``.hdf5`` file.
+
+    ``builder`` (a dotted path to a zero-argument function returning an :class:`OfflineDataset`,
+    e.g. ``rlkit.dataset_builders.pendulum_mixed``) generates a missing ``local:`` file on first use.
+    """
     kind, sep, name = source.partition(":")
     if not sep:
         return OfflineDataset.from_hdf5(source)
@@ -306,12 +305,20 @@ def load_dataset(source: str) -> OfflineDataset:
     path = data_dir() / f"{name}.hdf5"
     if path.is_file():
         return OfflineDataset.from_hdf5(path)
-    import envs.datasets  # noqa: F401  (registers the toolkit's generators)
-
-    if name not in LOCAL_DATASETS:
-        raise DatasetError(f"local dataset {name!r} is not at {path}; generate it with "
-                           f"`python -m envs.datasets {name}` (see docs/datasets.md), or set RLKIT_DATA_DIR. "
-                           f"Generated on first use: {sorted(LOCAL_DATASETS)}")
-    print(f"generating local dataset {name!r} into {path} (first use)", flush=True)
-    LOCAL_DATASETS[name]().to_hdf5(path)
+    if builder is None:
+        raise DatasetError(f"local dataset {name!r} is not at {path}; generate it (for the toolkit's own: "
+                           f"`python -m rlkit.dataset_builders {name}`, see docs/datasets.md), set "
+                           "RLKIT_DATA_DIR, or name its builder in env.dataset_builder")
+    build = _resolve_builder(builder)
+    print(f"generating local dataset {name!r} into {path} with {builder} (first use)", flush=True)
+    build().to_hdf5(path)
     return OfflineDataset.from_hdf5(path)
+
+
+def _resolve_builder(builder: str) -> Callable[[], OfflineDataset]:
+    module, _, attr = builder.replace(":", ".").rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise DatasetError(f"dataset builder {builder!r} not found ({err}); give a dotted path such as "
+                           "rlkit.dataset_builders.pendulum_mixed") from err

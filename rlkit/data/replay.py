@@ -6,7 +6,7 @@ a row is ``num_envs`` rows later. The n-step target for a sampled row is
     R = sum_{k<m} gamma^k r_{t+k},   next_obs = s'_{t+m-1},   discount = gamma^m (0 if terminated)
 
 where ``m <= n`` stops early at the end of an episode (terminated or truncated) or at the write
-cursor. Transitions come from a SAME_STEP vector env (``rlkit.envs``): ``next_obs`` is the true
+cursor. Transitions come from a SAME_STEP vector env (``rlkit.env_spec``): ``next_obs`` is the true
 final observation at episode ends, so no stored transition crosses an episode boundary.
 """
 

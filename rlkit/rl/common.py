@@ -110,7 +110,7 @@ class EnvLoop:
     each sub-env's episode, and a dedicated evaluation env; all of it checkpointable."""
 
     def __init__(self, env: Any, num_envs: int, seed: int) -> None:
-        from rlkit.envs import eval_env_factory, make_vector_env
+        from rlkit.env_spec import eval_env_factory, make_vector_env
 
         self.envs = make_vector_env(env, num_envs, seed)
         self.evaluator = Evaluator(eval_env_factory(env), seed + 1_000_003)

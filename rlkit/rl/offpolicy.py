@@ -15,7 +15,7 @@ import torch
 
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
-from rlkit.envs import EnvLike, true_next_obs
+from rlkit.env_spec import EnvLike, true_next_obs
 from rlkit.rl.common import ActionScaler, EnvLoop, act_batched
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from rlkit.config import check, check_positive
-from rlkit.envs import EnvLike, true_next_obs
+from rlkit.env_spec import EnvLike, true_next_obs
 from rlkit.nn import policy_network
 from rlkit.nn.optim import adam
 from rlkit.rl.common import EnvLoop, RunningMeanStd, act_batched

@@ -4,7 +4,7 @@
   each class's range), set up the OSQP-exact solver (adaptive rho off) and run the first K
   iterations with OSQP's default rho_vec; problems already solved are redrawn.
 - observation: the per-row raw state [m, 6] = (Ax, y, z, l, u, rho) in scaled space; the agent
-  encodes it (``algos.rlqp.policy.row_features``).
+  encodes it (``rlkit.algos.rlqp.policy.row_features``).
 - action: rho_vec [m] (vector env) or one rho (``scalar=True``), in [1e-6, 1e6].
 - step: set rho (refactor), run K iterations with termination checks every ``check_every``;
   reward -1 if still unsolved, 0 on the step that solves it; truncated after ``max_steps``.
@@ -16,9 +16,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
-from algos.rlqp.admm import ADMM, Settings, Status
-from envs.qp_problems import QP, generate
+from rlkit.envs.qp.admm import ADMM, Settings, Status
+from rlkit.envs.qp.problems import QP, generate
 
 DEFAULT_CLASSES = {"random_qp": (10, 30), "portfolio": (2, 4), "lasso": (2, 4), "svm": (2, 4),
                    "control": (2, 6), "huber": (2, 3)}

@@ -1,10 +1,14 @@
-"""Offline datasets generated on this machine, in the D4RL layout (nothing is downloaded).
+"""Builders of offline datasets generated on this machine, in the D4RL layout (nothing is downloaded).
+
+A tool on top of the core (it trains the core's SAC); nothing imports it implicitly. An env config
+names its builder (``dataset_builder: rlkit.dataset_builders.pendulum_mixed``), and
+``rlkit.data.load_dataset`` calls it when a ``local:`` file is missing.
 
 - ``pendulum_mixed`` (CPU checks, seconds): Pendulum-v1 with a scripted energy-pumping swing-up +
   PD stabiliser. Training set: the controller with Gaussian action noise sigma 0.5 (15 episodes),
   sigma 1.5 (10) and uniform random actions (5) = 6,000 steps. Held-out ``pendulum_mixed_iid``: the
   same three behaviours, 5 episodes each, new seeds. Held-out ``pendulum_mixed_shifted``: the
-  controller with other gains and sigma 1.0 (10 episodes): a coverage shift (spec boot.md §6).
+  controller with other gains and sigma 1.0 (10 episodes): a coverage shift.
 - ``<env>-<level>`` for gymnasium v5 MuJoCo envs (``python -m envs.datasets mujoco --env Hopper-v5``):
   our SAC is trained; ``medium`` rolls out the first checkpoint whose evaluation return reaches
   ``--medium-return`` (D4RL's "medium" is a policy at about a third of expert), ``medium-replay``
@@ -26,7 +30,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from rlkit.data import LOCAL_DATASETS, OfflineDataset, data_dir
+from rlkit.data import OfflineDataset, data_dir
 
 # Pendulum-v1: theta'' = 3g/(2l) sin(theta) + 3/(m l^2) u = 15 sin(theta) + 3u (theta = 0 upright), so
 # E = theta'^2 / 2 + 15 cos(theta) has dE/dt = 3 u theta' and E = 15 at the upright rest.
@@ -77,7 +81,8 @@ def _pendulum_episodes(behaviours: list[tuple[int, float | None, dict]], seed: i
 
 
 def pendulum_mixed(split: str = "train") -> OfflineDataset:
-    """The CPU dataset of the BooT claim experiment (spec boot.md §6)."""
+    """The CPU dataset of the BooT claim experiment: 30 episodes of 200 steps of a swing-up
+    controller with Gaussian action noise or random actions (module docstring)."""
     if split == "train":
         return _pendulum_episodes([(15, 0.5, {}), (10, 1.5, {}), (5, None, {})], seed=0)
     if split == "iid":
@@ -87,9 +92,19 @@ def pendulum_mixed(split: str = "train") -> OfflineDataset:
     raise ValueError(f"split={split!r}; use train, iid or shifted")
 
 
-LOCAL_DATASETS["pendulum_mixed"] = pendulum_mixed
-LOCAL_DATASETS["pendulum_mixed_iid"] = lambda: pendulum_mixed("iid")
-LOCAL_DATASETS["pendulum_mixed_shifted"] = lambda: pendulum_mixed("shifted")
+def pendulum_mixed_iid() -> OfflineDataset:
+    """Held-out set of ``pendulum_mixed``: the same behaviours, new seeds."""
+    return pendulum_mixed("iid")
+
+
+def pendulum_mixed_shifted() -> OfflineDataset:
+    """Held-out set of ``pendulum_mixed`` under a coverage shift (other gains, sigma 1.0)."""
+    return pendulum_mixed("shifted")
+
+
+#: The builders of the command line (``python -m rlkit.dataset_builders <name>``).
+BUILDERS = {"pendulum_mixed": pendulum_mixed, "pendulum_mixed_iid": pendulum_mixed_iid,
+            "pendulum_mixed_shifted": pendulum_mixed_shifted}
 
 
 # ---------------------------------------------------------------------- MuJoCo via our SAC
@@ -174,10 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.name == "mujoco":
         paths = mujoco_datasets(args.env, args.sac_steps, args.medium_return, args.steps, args.seed,
                                 args.eval_every, out)
-    elif args.name in LOCAL_DATASETS:
-        paths = {args.name: LOCAL_DATASETS[args.name]().to_hdf5(out / f"{args.name}.hdf5")}
+    elif args.name in BUILDERS:
+        paths = {args.name: BUILDERS[args.name]().to_hdf5(out / f"{args.name}.hdf5")}
     else:
-        p.error(f"unknown dataset {args.name!r}; choose mujoco or one of {sorted(LOCAL_DATASETS)}")
+        p.error(f"unknown dataset {args.name!r}; choose mujoco or one of {sorted(BUILDERS)}")
     for level, path in paths.items():
         print(f"{level}: {path}")
 

@@ -1,4 +1,10 @@
-"""Environment construction: a picklable env spec, and vector envs with explicit autoreset."""
+"""Env specs and vector-env factories: a picklable env spec, and vector envs with explicit autoreset.
+
+The core registers no env. The toolkit's envs register as ``rlkit/<Name>-v0`` when
+``rlkit.envs`` is imported; a spec may name the module to import with gymnasium's
+``module:id`` form (``rlkit.envs:rlkit/QP-v0``, what ``conf/env`` uses), so that the core never
+imports the env package itself.
+"""
 
 from __future__ import annotations
 
@@ -14,29 +20,31 @@ from gymnasium.vector.utils import concatenate, iterate
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """A gymnasium id plus keyword arguments; ``make()`` registers ``rlkit/*`` envs first.
+    """A gymnasium id (or ``module:id``) plus keyword arguments.
 
     ``eval_kwargs`` override ``kwargs`` in the evaluation env (``for_eval()``): a held-out split
     such as unseen MiniGrid layouts or a shifted market regime. ``dataset`` names the offline data
-    of offline algorithms (``rlkit.data.load_dataset``: ``d4rl:``, ``minari:``, ``local:`` or a path).
+    of offline algorithms (``rlkit.data.load_dataset``: ``d4rl:``, ``minari:``, ``local:`` or a path);
+    ``dataset_builder`` the dotted path of the function that generates a missing ``local:`` file.
     """
 
     id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     eval_kwargs: dict[str, Any] = field(default_factory=dict)
     dataset: str | None = None
+    dataset_builder: str | None = None
 
     def for_eval(self) -> EnvSpec:
-        return EnvSpec(self.id, {**self.kwargs, **self.eval_kwargs}, dataset=self.dataset)
+        return EnvSpec(self.id, {**self.kwargs, **self.eval_kwargs}, dataset=self.dataset,
+                       dataset_builder=self.dataset_builder)
 
     def make(self) -> gym.Env:
-        import envs  # noqa: F401  (registers the rlkit/<Name>-v0 ids)
-
         try:
             return gym.make(self.id, **self.kwargs)
         except gym.error.Error as err:
-            raise gym.error.Error(f"env id {self.id!r} could not be made ({err}); check env.id "
-                                  "in the env config or `import envs` for the rlkit/ ids") from err
+            hint = ("`import rlkit.envs` first, or write the id as 'rlkit.envs:" + self.id + "'"
+                    if self.id.startswith("rlkit/") else "check env.id in the env config")
+            raise gym.error.Error(f"env id {self.id!r} could not be made ({err}); {hint}") from err
 
 
 EnvLike = str | EnvSpec | Callable[[], gym.Env]
@@ -44,9 +52,9 @@ EnvLike = str | EnvSpec | Callable[[], gym.Env]
 
 def env_spec_from_config(env_cfg: dict[str, Any]) -> EnvSpec:
     """The :class:`EnvSpec` of a resolved ``conf/env/<name>.yaml`` (``id``, ``kwargs``,
-    ``eval_kwargs``, ``dataset``)."""
+    ``eval_kwargs``, ``dataset``, ``dataset_builder``)."""
     return EnvSpec(env_cfg["id"], dict(env_cfg.get("kwargs") or {}), dict(env_cfg.get("eval_kwargs") or {}),
-                   env_cfg.get("dataset"))
+                   env_cfg.get("dataset"), env_cfg.get("dataset_builder"))
 
 
 def env_factory(env: EnvLike) -> Callable[[], gym.Env]:

@@ -1,7 +1,7 @@
 """Batched dense ADMM in torch: many small QPs solved at once, on CPU or GPU.
 
 Same algorithm, scaling, termination, infeasibility tests and adaptive-rho rule as
-:mod:`algos.rlqp.admm` (OSQP 1.x), vectorised over a batch:
+:mod:`rlkit.envs.qp.admm` (OSQP 1.x), vectorised over a batch:
 
 - problems are padded to common (n, m): padded variables have zero rows/columns in P and A (the
   sigma-regularised KKT keeps them at 0), padded constraints are loose rows (l = -1e30, u = 1e30,
@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from algos.rlqp.admm import (
+from rlkit.envs.qp.admm import (
     ADMM,
     DIVISION_TOL,
     INF_BOUND,
@@ -62,7 +61,7 @@ def _limit(v: torch.Tensor) -> torch.Tensor:
 
 
 def _dense(p) -> tuple[np.ndarray, ...]:
-    """Dense float64 arrays of one problem, validated like :func:`algos.rlqp.admm.validate`."""
+    """Dense float64 arrays of one problem, validated like :func:`rlkit.envs.qp.admm.validate`."""
     P = p.P.toarray() if hasattr(p.P, "toarray") else np.asarray(p.P, dtype=np.float64)
     A = p.A.toarray() if hasattr(p.A, "toarray") else np.asarray(p.A, dtype=np.float64)
     P, A = np.asarray(P, dtype=np.float64), np.asarray(A, dtype=np.float64).reshape(-1, P.shape[-1])
@@ -138,7 +137,7 @@ class BatchedADMM:
 
     # ------------------------------------------------------------------ setup
     def _scale(self, P, q, A, passes):
-        """Batched Ruiz + cost scaling, identical to :func:`algos.rlqp.admm.ruiz_scale`."""
+        """Batched Ruiz + cost scaling, identical to :func:`rlkit.envs.qp.admm.ruiz_scale`."""
         B, n = q.shape
         D = torch.ones_like(q)
         E = torch.ones(B, A.shape[1], dtype=q.dtype, device=q.device)
