@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import FiniteActions
 
 
 class FireReset(gym.Wrapper):
@@ -45,4 +46,4 @@ def make_atari(game: str = "Pong", frame_stack: int = 4, noop_max: int = 30, epi
         env = FireReset(env)
     if clip_reward:
         env = gym.wrappers.TransformReward(env, np.sign)
-    return gym.wrappers.FrameStackObservation(env, frame_stack)
+    return FiniteActions(gym.wrappers.FrameStackObservation(env, frame_stack))

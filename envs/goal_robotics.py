@@ -23,6 +23,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 
 
 def _require(module: str, extra: str):
@@ -89,7 +90,7 @@ class RoboticsMazeEnv(_FlatGoalEnv):
                                                      <= self.success_radius)}
 
     def step(self, action):
-        obs, _, _, _, info = self.inner.step(np.asarray(action, dtype=np.float64))
+        obs, _, _, _, info = self.inner.step(finite_action(self, action))
         self.t += 1
         success = float(np.linalg.norm(obs["achieved_goal"] - self.inner.goal) <= self.success_radius)
         return self._observe(obs), success, False, self.t >= self.max_steps, {"success": success}
@@ -131,7 +132,7 @@ class SawyerPushEnv(_FlatGoalEnv):
         return state, {"success": float(np.linalg.norm(state[:3] - state[6:]) <= self.success_radius)}
 
     def step(self, action):
-        obs, _, _, _, info = self.inner.step(np.asarray(action, dtype=np.float32))
+        obs, _, _, _, info = self.inner.step(finite_action(self, action, np.float32))
         self.t += 1
         success = float(info["success"])
         return self._observe(obs), success, False, self.t >= self.max_steps, {"success": success}

@@ -24,6 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 from rlkit.envs.point_robot import GoalTaskAPI, goal_distance
 
 
@@ -151,7 +152,7 @@ class SparseWheeledEnv(GoalTaskMixin, gym.Env):
     def step(self, action):
         import mujoco
 
-        self.data.ctrl[:] = np.clip(action, -2.0, 2.0)
+        self.data.ctrl[:] = np.clip(finite_action(self, action), -2.0, 2.0)
         mujoco.mj_step(self.model, self.data)
         self.t += 1
         obs = self._obs()
@@ -187,7 +188,7 @@ class SparseAntGoalEnv(GoalTaskMixin, gym.Env):
         return self.ant.reset(seed=seed, options=options)[0], {}
 
     def step(self, action):
-        obs = self.ant.step(action)[0]
+        obs = self.ant.step(finite_action(self, action))[0]
         self.t += 1
         reward, info = self._goal_info(obs)
         return obs, reward, False, self.t >= self.max_steps, info

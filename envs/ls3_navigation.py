@@ -24,6 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 
 WORLD = np.array([180.0, 150.0])
 START, GOAL, GOAL_RADIUS = np.array([30.0, 75.0]), np.array([150.0, 75.0]), 3.0
@@ -110,7 +111,7 @@ class NavigationEnv(gym.Env):
         return self.render_state(self.state), {"state": self.state.copy()}
 
     def step(self, action):
-        a = np.clip(np.asarray(action, dtype=np.float64), -MAX_ACTION, MAX_ACTION)
+        a = np.clip(finite_action(self, action), -MAX_ACTION, MAX_ACTION)
         state = self.state
         reward = 0.0 if in_goal(state) else -1.0
         if not self.frozen:

@@ -28,6 +28,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 from rlkit.envs.mujoco_image import MujocoImageEnv
 
 BLOCK_X, BLOCK_Y, BLOCK_HALF = (-0.05, 0.0, 0.05), -0.03, (0.02, 0.02, 0.03)
@@ -97,7 +98,7 @@ class PushEnv(MujocoImageEnv):
 
     def step(self, action):
         previous = self.target
-        self.target = np.clip(previous + np.clip(np.asarray(action, dtype=np.float64), -MAX_STEP, MAX_STEP),
+        self.target = np.clip(previous + np.clip(finite_action(self, action), -MAX_STEP, MAX_STEP),
                               -BOUND, BOUND)
         for k in range(self.substeps):
             alpha = k / (self.substeps - 1)

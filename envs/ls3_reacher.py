@@ -27,6 +27,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 from rlkit.envs.mujoco_image import MujocoImageEnv
 
 LINK = 0.12
@@ -123,7 +124,8 @@ class ReacherEnv(MujocoImageEnv):
         return self._obs(), self._state()
 
     def step(self, action):
-        a = np.zeros(2) if self.frozen else np.clip(np.asarray(action, dtype=np.float64), -1, 1) / 2
+        a = finite_action(self, action)
+        a = np.zeros(2) if self.frozen else np.clip(a, -1, 1) / 2
         reward = 0.0 if np.linalg.norm(self.finger() - TARGET) <= TARGET_RADIUS + FINGER_RADIUS else -1.0
         self.data.ctrl[:] = a
         self.mujoco.mj_step(self.model, self.data)

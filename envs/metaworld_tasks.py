@@ -17,6 +17,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 from rlkit.envs.goal_tasks import GoalTaskMixin
 
 ACHIEVED = {"reach-v3": slice(0, 3), "push-v3": slice(4, 7)}
@@ -94,7 +95,7 @@ class SparseMetaWorldEnv(GoalTaskMixin, gym.Env):
         return self.inner.reset()[0].astype(np.float64), {}
 
     def step(self, action):
-        obs = self.inner.step(np.clip(np.asarray(action, dtype=np.float32), -1, 1))[0].astype(np.float64)
+        obs = self.inner.step(np.clip(finite_action(self, action, np.float32), -1, 1))[0].astype(np.float64)
         self.t += 1
         reward, info = self._goal_info(obs)
         return obs, reward, False, self.t >= self.max_steps, info

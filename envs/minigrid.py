@@ -24,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from minigrid.core.world_object import Wall, WorldObj  # importing minigrid registers MiniGrid-*
+from rlkit.envs.checks import finite_action
 
 
 class FixedLayouts(gym.Wrapper):
@@ -155,7 +156,7 @@ class FlatView(gym.Wrapper):
     def step(self, action):
         # MiniGrid compares the action with up to seven IntEnum members; a numpy integer (what a
         # vector env passes) takes ~4 us per comparison, a Python int ~0.1 us.
-        obs, reward, terminated, truncated, info = self.env.step(int(action))
+        obs, reward, terminated, truncated, info = self.env.step(int(finite_action(self, action)))
         info["success"] = float(terminated and reward > 0)
         return self._obs(obs), reward, terminated, truncated, info
 

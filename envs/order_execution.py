@@ -31,6 +31,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 
 TICKS, DECISIONS = 48, 8
 TICKS_PER_DECISION = TICKS // DECISIONS
@@ -182,7 +183,7 @@ class OrderExecutionEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action):
-        frac = min(int(action) / self.action_levels, self.remaining)
+        frac = min(int(finite_action(self, action)) / self.action_levels, self.remaining)
         if self.t == DECISIONS - 1:
             frac = self.remaining
         self.fractions[self.t] = frac

@@ -12,6 +12,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 
 GOAL_TOLERANCE = 0.1
 
@@ -44,7 +45,7 @@ class PointGoalEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action: np.ndarray):
-        a = np.clip(np.asarray(action, dtype=np.float32), -1, 1)
+        a = np.clip(finite_action(self, action, np.float32), -1, 1)
         self.pos = np.clip(self.pos + 0.1 * a, -1, 1).astype(np.float32)
         reward = float(compute_reward(self.pos, self.goal))
         success = reward == 0.0

@@ -21,6 +21,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 
 MAPS = {
     "FourRooms": [".....#.....",
@@ -168,7 +169,7 @@ class PointMazeEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action):
-        a = np.clip(np.asarray(action, float) + self.action_noise * self.np_random.standard_normal(2), -1, 1)
+        a = np.clip(finite_action(self, action) + self.action_noise * self.np_random.standard_normal(2), -1, 1)
         self.pos = self.move(self.pos, a)
         self.t += 1
         success = float(np.linalg.norm(self.pos - self.goal) < self.success_radius)

@@ -20,6 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 
 
 def semicircle_goals(num: int = 100, radius: float = 1.0, seed: int = 1337) -> np.ndarray:
@@ -143,7 +144,7 @@ class SparsePointRobotEnv(GoalTaskAPI, gym.Env):
         return self.robot.reset()[0], {}
 
     def step(self, action):
-        out = self.robot.step(np.asarray(action, float)[None])
+        out = self.robot.step(finite_action(self, action)[None])
         self.t += 1
         info = {"dense_reward": float(out["reward_dense"][0]), "sparse_reward": float(out["reward_sparse"][0]),
                 "success": float(out["success"][0])}

@@ -15,13 +15,14 @@ from rlkit.data import DatasetError, OfflineDataset, load_dataset
 from rlkit.env_spec import EnvSpec
 from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
 
+PENDULUM_BUILDER = "rlkit.dataset_builders.pendulum_mixed"
 TINY = dict(n_layer=1, n_head=2, n_embd=8, batch_size=16, n_bins=20, beam_width=4, horizon=2,
             eval_max_steps=3, generation_num=4, generation_confidence_factor=0.25)
 
 
 @pytest.fixture(scope="module")
 def pendulum_env():
-    return EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed")   # generated under RLKIT_DATA_DIR
+    return EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed", dataset_builder=PENDULUM_BUILDER)   # under RLKIT_DATA_DIR
 
 
 def _toy(terminal_at: int | None = None) -> OfflineDataset:
@@ -266,18 +267,20 @@ def test_rollout_plans_episodes_in_lockstep():
 
 
 def test_bad_dataset_inputs_give_clear_errors(tmp_path, pendulum_env):
-    with pytest.raises(DatasetError, match="python -m envs.datasets"):
+    with pytest.raises(DatasetError, match="python -m rlkit.dataset_builders"):
         load_dataset("local:no_such_set")
+    with pytest.raises(DatasetError, match="builder 'rlkit.nowhere.build' not found"):
+        load_dataset("local:no_such_set", "rlkit.nowhere.build")
     with pytest.raises(DatasetError, match="unknown source"):
         load_dataset("s3:bucket")
     with pytest.raises(Exception, match="pair the dataset with its env"):
-        BooT(BooTConfig(**TINY), EnvSpec("CartPole-v1", dataset="local:pendulum_mixed"))
+        BooT(BooTConfig(**TINY), EnvSpec("CartPole-v1", dataset="local:pendulum_mixed", dataset_builder=PENDULUM_BUILDER))
     with pytest.raises(Exception, match="needs a dataset"):
         BooT(BooTConfig(**TINY), "Pendulum-v1")
 
 
 def test_mujoco_dataset_command_writes_every_level(tmp_path):
-    from rlkit.envs.datasets import main
+    from rlkit.dataset_builders import main
 
     main(["mujoco", "--env", "Hopper-v5", "--sac-steps", "30", "--eval-every", "15", "--steps", "40",
           "--medium-return=-1e9", "--out", str(tmp_path)])
@@ -291,10 +294,11 @@ def test_mujoco_dataset_command_writes_every_level(tmp_path):
 
 def test_pendulum_splits_differ_and_are_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("RLKIT_DATA_DIR", str(tmp_path))
-    train = load_dataset("local:pendulum_mixed")
+    train = load_dataset("local:pendulum_mixed", PENDULUM_BUILDER)
     assert len(train) == 6000 and (tmp_path / "pendulum_mixed.hdf5").exists()
-    assert len(load_dataset("local:pendulum_mixed_shifted")) == 2000
-    iid = load_dataset("local:pendulum_mixed_iid")
+    assert len(load_dataset("local:pendulum_mixed_shifted", PENDULUM_BUILDER + "_shifted")) == 2000
+    iid = load_dataset("local:pendulum_mixed_iid", "rlkit.dataset_builders:pendulum_mixed_iid")
+    assert len(load_dataset("local:pendulum_mixed")) == 6000       # cached: no builder needed now
     assert not np.allclose(train.observations[:200], iid.observations[:200])
 
 

@@ -51,7 +51,8 @@ CASES = {
                                        horizon=2, eval_max_steps=3, generation_num=4,
                                        generation_epoch_thresh=0.0, generation_confidence_factor=0.25,
                                        bootstrap_type="repeat"),
-                            EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed"), seed=s), "Pendulum-v1"),
+                            EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed",
+                                    dataset_builder="rlkit.dataset_builders.pendulum_mixed"), seed=s), "Pendulum-v1"),
     "sac": (lambda s: SAC(SACConfig(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     "td3": (lambda s: TD3(TD3Config(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     # RLQP acts on encoded constraint rows, not on a fixed observation space: env id None

@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rlkit.envs.checks import finite_action
 from rlkit.envs.qp.admm import ADMM, Settings, Status
 from rlkit.envs.qp.problems import QP, generate
 
@@ -84,7 +85,7 @@ class QPEnv(gym.Env):
 
     def step(self, action: Any):
         s = self.solver
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        a = finite_action(self, action).reshape(-1)
         if self.scalar or a.size == 1:
             s.set_rho(float(a[0]))
         else:
