@@ -60,9 +60,9 @@ def _config(arm: str, epochs: int, n_layer: int = 2, n_embd: int = 16):
 def _validity(agent, n_batches: int = 20) -> dict[str, float]:
     """Generate from training batches with the final model; compare with the simulator's truth."""
     import torch
+
     from rlkit.algos.boot.data import joined_transitions
     from rlkit.algos.boot.generation import generate
-
     from rlkit.data import load_dataset
 
     eps, _ = joined_transitions(load_dataset(agent.source), agent.cfg.discount, agent.cfg.termination_penalty)
@@ -123,7 +123,6 @@ def run_arm(job: tuple[str, int, int, int, int]) -> dict:
     torch.set_num_threads(1)
     from rlkit.algos.boot import BooT, rollout
     from rlkit.algos.boot.data import trajectory_windows
-
     from rlkit.data import load_dataset
     from rlkit.env_spec import EnvSpec
 

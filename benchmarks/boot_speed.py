@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 import torch
-from rlkit.algos.boot import BeamPlanner, PlannerConfig, QuantileDiscretizer
 
+from rlkit.algos.boot import BeamPlanner, PlannerConfig, QuantileDiscretizer
 from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
 
 

@@ -99,9 +99,9 @@ def evaluate(agent, env, pairs: dict[str, list], seed: int, search_eval: bool) -
 
 def run_one(tier: int, arm: str, seed: int, steps: int, eval_every: int) -> dict:
     import torch
+
     from rlkit.algos.cplanning import CPlanning, CPlanningConfig
     from rlkit.envs.point_maze import PointMazeEnv
-
     from rlkit.seeding import seed_everything
 
     torch.set_num_threads(1)

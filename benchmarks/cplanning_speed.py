@@ -27,7 +27,6 @@ from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 def main() -> None:
     from rlkit.algos.cplanning import CPlanning, CPlanningConfig, planner
     from rlkit.envs.point_maze import PointMazeEnv
-
     from rlkit.nn import MLP
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -53,10 +53,10 @@ SHARED = {"lr": 2.5e-4, "clip_coef": 0.2, "ent_coef": 0.01, "num_minibatches": 4
 
 def run_one(task: str, method: str, seed: int, steps: int, eval_episodes: int) -> dict:
     import torch
-    from rlkit.algos.eppo import EPPO, EPPOConfig
-    from rlkit.envs.order_execution import gain_loss_ratio
 
+    from rlkit.algos.eppo import EPPO, EPPOConfig
     from rlkit.env_spec import EnvSpec
+    from rlkit.envs.order_execution import gain_loss_ratio
     from rlkit.rl.common import Evaluator
     from rlkit.rl.ppo import PPO, PPOConfig
     from rlkit.seeding import seed_everything
@@ -118,9 +118,8 @@ def fmt(x: list[float], digits: int = 3) -> str:
 
 
 def baselines(task: str, episodes: int, seeds: list[int]) -> dict[str, float]:
-    from rlkit.envs.order_execution import baseline_pa
-
     from rlkit.env_spec import EnvSpec
+    from rlkit.envs.order_execution import baseline_pa
 
     env = EnvSpec(*TASKS[task]["env"]).for_eval().make()
     pas = [baseline_pa(env, episodes, 5_000_000 + s) for s in seeds]

@@ -24,7 +24,6 @@ NUM_ENVS, NUM_STEPS = 8, 128
 def ours(algo: str, env_id: str, kwargs: dict, rollouts: int) -> Callable[[], None]:
     """``rollouts`` training iterations of our PPO or EPPO (built and warmed up here)."""
     from rlkit.algos.eppo import EPPO, EPPOConfig
-
     from rlkit.env_spec import EnvSpec
     from rlkit.rl.ppo import PPO, PPOConfig
 
@@ -41,9 +40,10 @@ def ours(algo: str, env_id: str, kwargs: dict, rollouts: int) -> Callable[[], No
 
 def sb3(env_id: str, kwargs: dict, rollouts: int) -> Callable[[], None]:
     """``rollouts`` training iterations of SB3's PPO (built and warmed up here)."""
-    import rlkit.envs  # noqa: F401
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
+
+    import rlkit.envs  # noqa: F401
 
     env = make_vec_env(env_id, n_envs=NUM_ENVS, seed=0, env_kwargs=kwargs)
     model = PPO("MlpPolicy", env, n_steps=NUM_STEPS, batch_size=NUM_ENVS * NUM_STEPS // 4, n_epochs=4,

@@ -58,9 +58,9 @@ def off_line_goals(goals: np.ndarray, margin_deg: float = 12.0) -> np.ndarray:
 
 def run_one(arm: str, seed: int, iterations: int, eval_every: int, goal_radius: float) -> dict:
     import torch
+
     from rlkit.algos.htr import PEARL, PEARLConfig
     from rlkit.envs.point_robot import SparsePointRobotEnv
-
     from rlkit.seeding import seed_everything
 
     torch.set_num_threads(1)

@@ -24,7 +24,6 @@ from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 
 def main() -> None:
     from rlkit.algos.htr import PEARL, PEARLConfig
-
     from rlkit.rl.sac import SACConfig, SACLearner
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

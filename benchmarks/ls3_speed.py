@@ -29,6 +29,7 @@ def build(device: str, block_rows: int = 1024, dynamics_noise: bool = True):
     """The planner at paper settings with fixed random weights; thresholds that make every candidate
     feasible (delta_S 0, delta_C 1), so each call does exactly the 4 scored CEM iterations."""
     import numpy as np
+
     from rlkit.algos.ls3 import (
         DynamicsEnsemble,
         LatentClassifier,

@@ -35,10 +35,9 @@ sys.path.insert(0, str(ROOT))
 from rlkit.algos.rlqp import RLQP, ActiveSetRule, RLQPConfig  # noqa: E402
 from rlkit.algos.rlqp.agent import TEST_SEED  # noqa: E402
 from rlkit.algos.rlqp.report import compare  # noqa: E402
+from rlkit.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from rlkit.envs.qp.env import QPSampler  # noqa: E402
 from rlkit.envs.qp.problems import generate, load_maros_meszaros  # noqa: E402
-
-from rlkit.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 LARGER = {"random_qp": (50, 100), "eq_qp": (20, 60), "portfolio": (6, 10), "lasso": (6, 10),
           "svm": (6, 10), "control": (10, 20), "huber": (4, 5)}

@@ -24,6 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from rlkit.envs.checks import finite_action
 from rlkit.envs.point_robot import GoalTaskAPI, goal_distance
 

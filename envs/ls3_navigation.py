@@ -24,6 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from rlkit.envs.checks import finite_action
 
 WORLD = np.array([180.0, 150.0])

@@ -28,6 +28,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from rlkit.envs.checks import finite_action
 from rlkit.envs.mujoco_image import MujocoImageEnv
 

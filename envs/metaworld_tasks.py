@@ -17,6 +17,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from rlkit.envs.checks import finite_action
 from rlkit.envs.goal_tasks import GoalTaskMixin
 

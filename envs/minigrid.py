@@ -24,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from minigrid.core.world_object import Wall, WorldObj  # importing minigrid registers MiniGrid-*
+
 from rlkit.envs.checks import finite_action
 
 

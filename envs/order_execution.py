@@ -31,6 +31,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from rlkit.envs.checks import finite_action
 
 TICKS, DECISIONS = 48, 8

@@ -5,24 +5,25 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from rlkit.algos.boot import BeamPlanner, BooT, BooTConfig, PlannerConfig, QuantileDiscretizer, reward_to_go
 from rlkit.algos.boot.agent import lr_multiplier
 from rlkit.algos.boot.data import build_windows, joined_transitions
 from rlkit.algos.boot.generation import GenerationConfig, autoregressive, filter_by_confidence, teacher_forcing
 from rlkit.algos.boot.planner import filter_cdf, rollout
-
 from rlkit.data import DatasetError, OfflineDataset, load_dataset
 from rlkit.env_spec import EnvSpec
 from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
 
 PENDULUM_BUILDER = "rlkit.dataset_builders.pendulum_mixed"
+PENDULUM = EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed", dataset_builder=PENDULUM_BUILDER)
 TINY = dict(n_layer=1, n_head=2, n_embd=8, batch_size=16, n_bins=20, beam_width=4, horizon=2,
             eval_max_steps=3, generation_num=4, generation_confidence_factor=0.25)
 
 
 @pytest.fixture(scope="module")
 def pendulum_env():
-    return EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed", dataset_builder=PENDULUM_BUILDER)   # under RLKIT_DATA_DIR
+    return PENDULUM    # generated under RLKIT_DATA_DIR
 
 
 def _toy(terminal_at: int | None = None) -> OfflineDataset:
@@ -274,7 +275,7 @@ def test_bad_dataset_inputs_give_clear_errors(tmp_path, pendulum_env):
     with pytest.raises(DatasetError, match="unknown source"):
         load_dataset("s3:bucket")
     with pytest.raises(Exception, match="pair the dataset with its env"):
-        BooT(BooTConfig(**TINY), EnvSpec("CartPole-v1", dataset="local:pendulum_mixed", dataset_builder=PENDULUM_BUILDER))
+        BooT(BooTConfig(**TINY), EnvSpec("CartPole-v1", dataset=PENDULUM.dataset))
     with pytest.raises(Exception, match="needs a dataset"):
         BooT(BooTConfig(**TINY), "Pendulum-v1")
 

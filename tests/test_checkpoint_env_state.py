@@ -79,7 +79,8 @@ def test_env_state_mismatch_is_an_error():
 
 
 def test_point_goal_env_passes_the_gymnasium_checker():
-    import rlkit.envs  # noqa: F401
     from gymnasium.utils.env_checker import check_env
+
+    import rlkit.envs  # noqa: F401
 
     check_env(gym.make("rlkit/PointGoal-v0").unwrapped)

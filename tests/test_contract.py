@@ -9,16 +9,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from rlkit.algos.boot import BooT, BooTConfig
 from rlkit.algos.cplanning import CPlanning, CPlanningConfig
 from rlkit.algos.eppo import EPPO, EPPOConfig
 from rlkit.algos.htr import PEARL, PEARLConfig
 from rlkit.algos.rlqp import RLQP, RLQPConfig
-from rlkit.envs.point_robot import SparsePointRobotEnv
-from rlkit.envs.qp.env import QPEnv
-
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.env_spec import EnvSpec
+from rlkit.envs.point_robot import SparsePointRobotEnv
+from rlkit.envs.qp.env import QPEnv
 from rlkit.rl.ppo import PPO, PPOConfig
 from rlkit.rl.sac import SAC, SACConfig
 from rlkit.rl.td3 import TD3, TD3Config
@@ -51,8 +51,7 @@ CASES = {
                                        horizon=2, eval_max_steps=3, generation_num=4,
                                        generation_epoch_thresh=0.0, generation_confidence_factor=0.25,
                                        bootstrap_type="repeat"),
-                            EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed",
-                                    dataset_builder="rlkit.dataset_builders.pendulum_mixed"), seed=s), "Pendulum-v1"),
+                            PENDULUM_MIXED, seed=s), "Pendulum-v1"),
     "sac": (lambda s: SAC(SACConfig(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     "td3": (lambda s: TD3(TD3Config(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     # RLQP acts on encoded constraint rows, not on a fixed observation space: env id None
@@ -60,6 +59,9 @@ CASES = {
                                        hidden=(16,), eval_per_class=1),
                             lambda: QPEnv({"random_qp": (5, 6)}, max_steps=4), seed=s), None),
 }
+
+PENDULUM_MIXED = EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed",
+                         dataset_builder="rlkit.dataset_builders.pendulum_mixed")
 
 
 def _make(name, seed):

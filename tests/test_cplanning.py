@@ -3,14 +3,14 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import rlkit.envs  # noqa: F401
 import torch
 from gymnasium.utils.env_checker import check_env
+
+import rlkit.envs  # noqa: F401
 from rlkit.algos.cplanning import CLearner, CLearningConfig, relabel_batch, targets_and_weights
 from rlkit.algos.cplanning.clearning import truncated_geometric
-from rlkit.envs.point_maze import PointMazeEnv, geodesic_distances, wall_map
-
 from rlkit.data.episodes import EpisodeBuffer
+from rlkit.envs.point_maze import PointMazeEnv, geodesic_distances, wall_map
 
 
 @pytest.mark.parametrize(("name", "resize", "free", "longest"),

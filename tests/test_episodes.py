@@ -1,7 +1,7 @@
 import torch
-from rlkit.envs.point_goal import compute_reward
 
 from rlkit.data import EpisodeBuffer, MultiTaskBuffer, discounted_cumsum, relabel_tasks, sample_her
+from rlkit.envs.point_goal import compute_reward
 
 
 def _episode(T, start=0.0):

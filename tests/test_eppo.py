@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from rlkit.algos.eppo import (
     EPPO,
     EnsembleActorCritic,
@@ -15,7 +16,6 @@ from rlkit.algos.eppo import (
     categorical_mixture_entropy,
     gaussian_diversity,
 )
-
 from rlkit.rl.ppo import PPO, PPOConfig
 
 TINY = dict(num_envs=2, num_steps=8, num_minibatches=2, update_epochs=1, hidden=(16,))

@@ -5,8 +5,10 @@ import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
-import rlkit.envs  # noqa: F401
 from gymnasium.utils.env_checker import check_env
+
+import rlkit.envs  # noqa: F401
+from rlkit.env_spec import EnvSpec
 from rlkit.envs.order_execution import (
     DECISIONS,
     REGIMES,
@@ -17,8 +19,6 @@ from rlkit.envs.order_execution import (
     schedule_pa,
     synthetic_days,
 )
-
-from rlkit.env_spec import EnvSpec
 from rlkit.rl.common import Evaluator
 
 
@@ -199,6 +199,7 @@ def test_fast_egocentric_view_equals_minigrids_gen_obs(task):
     moving obstacles (random play), with one view object kept across steps and resets as in
     training, so that its cached grid encoding must follow every change."""
     import minigrid  # noqa: F401
+
     from rlkit.envs.minigrid import EgocentricView
 
     env = gym.make(task)
@@ -221,6 +222,7 @@ def test_fast_egocentric_view_equals_minigrids_gen_obs(task):
 @pytest.mark.parametrize("view_size", [3, 5, 9])
 def test_fast_egocentric_view_other_view_sizes(view_size):
     import minigrid  # noqa: F401
+
     from rlkit.envs.minigrid import EgocentricView
 
     env = gym.make("MiniGrid-DoorKey-8x8-v0", agent_view_size=view_size)
@@ -238,6 +240,7 @@ def test_fast_egocentric_view_follows_grid_changes():
     is rebuilt each time."""
     import minigrid  # noqa: F401
     from minigrid.core.world_object import Box, Door, Key
+
     from rlkit.envs.minigrid import EgocentricView
 
     env = gym.make("MiniGrid-Empty-8x8-v0")

@@ -3,9 +3,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import rlkit.envs  # noqa: F401
 import torch
 from gymnasium.utils.env_checker import check_env
+
+import rlkit.envs  # noqa: F401
 from rlkit.algos.htr import PEARL, PEARLConfig, kl_to_standard_normal, product_of_gaussians, relabel
 from rlkit.envs.point_robot import SparsePointRobotEnv, semicircle_goals, sparse_reward
 

@@ -6,9 +6,10 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
-import rlkit.envs  # noqa: F401
 import torch
 from gymnasium.utils.env_checker import check_env
+
+import rlkit.envs  # noqa: F401
 from rlkit.algos.ls3 import LS3, LS3Config, PlannerConfig, SafeSetCEM
 from rlkit.algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
 from rlkit.algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble, trajectory_labels

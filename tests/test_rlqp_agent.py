@@ -2,8 +2,9 @@
 
 import gymnasium as gym
 import numpy as np
-import rlkit.envs  # noqa: F401
 import torch
+
+import rlkit.envs  # noqa: F401
 from rlkit.algos.rlqp import RLQP, ActiveSetRule, LearnedRhoPolicy, RLQPConfig, Settings, solve
 from rlkit.algos.rlqp.policy import Actor, row_features
 from rlkit.envs.qp.admm import ADMM

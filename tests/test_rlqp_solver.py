@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from rlkit.algos.rlqp import ADMM, BatchedADMM, QPDataError, Settings, Status, solve
 from rlkit.envs.qp.admm import NonConvexError
 from rlkit.envs.qp.problems import GENERATORS, generate, load_maros_meszaros

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from rlkit.algos.boot.data import TrajectoryWindows, trajectory_windows
 from rlkit.algos.boot.generation import GenerationConfig, generate
 from rlkit.algos.boot.planner import BeamPlanner, PlannerConfig, TokenFilters, rollout
-
 from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.env_spec import EnvLike, EnvSpec, eval_env_factory

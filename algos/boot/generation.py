@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from rlkit.algos.boot.planner import TokenFilters, filter_cdf, sample_token, top_k_logits
 
+from rlkit.algos.boot.planner import TokenFilters, filter_cdf, sample_token, top_k_logits
 from rlkit.nn.trajectory import TrajectoryGPT
 
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from rlkit.algos.boot.data import QuantileDiscretizer
 
+from rlkit.algos.boot.data import QuantileDiscretizer
 from rlkit.nn.gpt import KVCache
 from rlkit.nn.trajectory import TrajectoryGPT
 

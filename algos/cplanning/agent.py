@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from rlkit.algos.cplanning import planner
 from rlkit.algos.cplanning.clearning import CLearner, CLearningConfig, relabel_batch
-
 from rlkit.config import check, check_positive
 from rlkit.data.episodes import EpisodeBuffer
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory

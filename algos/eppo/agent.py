@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
-from rlkit.algos.eppo.ensemble import EnsembleActorCritic
 from torch import nn
 
+from rlkit.algos.eppo.ensemble import EnsembleActorCritic
 from rlkit.config import check, check_positive
 from rlkit.rl.ppo import PPO, PPOConfig, clipped_surrogate, value_loss
 

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from rlkit.algos.htr import relabel
-from rlkit.algos.htr.encoder import ContextEncoder, kl_to_standard_normal
 from torch import nn
 
+from rlkit.algos.htr import relabel
+from rlkit.algos.htr.encoder import ContextEncoder, kl_to_standard_normal
 from rlkit.config import check, check_positive
 from rlkit.data.relabel import MultiTaskBuffer
 from rlkit.env_spec import EnvLike, env_factory

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from rlkit.algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
 from rlkit.algos.ls3.models import (
     DynamicsEnsemble,
@@ -35,7 +36,6 @@ from rlkit.algos.ls3.models import (
     trajectory_labels,
 )
 from rlkit.algos.ls3.planner import PlannerConfig, SafeSetCEM
-
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import check, check_positive
 from rlkit.env_spec import EnvLike, env_factory

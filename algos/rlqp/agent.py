@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from rlkit.algos.rlqp.policy import (
     ACTION_DECADES,
     ActiveSetRule,
@@ -33,13 +34,12 @@ from rlkit.algos.rlqp.policy import (
     row_features,
 )
 from rlkit.algos.rlqp.report import compare, evaluate_policy
-from rlkit.envs.qp.admm import Settings
-from rlkit.envs.qp.env import QPEnv, QPSampler
-from rlkit.envs.qp.problems import QP
-
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
 from rlkit.env_spec import EnvLike, env_factory
+from rlkit.envs.qp.admm import Settings
+from rlkit.envs.qp.env import QPEnv, QPSampler
+from rlkit.envs.qp.problems import QP
 from rlkit.rl.td3 import TD3Config, TD3Learner
 
 VALIDATION_SEED = 10_000_019   # offsets of the problem seeds of the evaluation set (model selection)

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rlkit.envs.qp.admm import ADMM
 from torch import nn
 
+from rlkit.envs.qp.admm import ADMM
 from rlkit.nn import MLP
 
 ACTION_DECADES = {"paper": 6.0, "relative": 3.0}

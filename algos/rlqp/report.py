@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from rlkit.envs.qp.admm import ADMM, Settings, Status
 from rlkit.envs.qp.problems import QP
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from rlkit.envs.qp.admm import (
     ADMM,
     DIVISION_TOL,

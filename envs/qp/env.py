@@ -5,7 +5,10 @@
   iterations with OSQP's default rho_vec; problems already solved are redrawn.
 - observation: the per-row raw state [m, 6] = (Ax, y, z, l, u, rho) in scaled space; the agent
   encodes it (``rlkit.algos.rlqp.policy.row_features``).
-- action: rho_vec [m] (vector env) or one rho (``scalar=True``), in [1e-6, 1e6].
+- action: rho_vec [m] (vector env) or one rho (``scalar=True``), in [1e-6, 1e6]. The vector
+  action space is a Box of ``max_rows`` (the most constraint rows of any problem the classes
+  can draw): a length-m action, or a padded length-``max_rows`` one whose first m entries are
+  used, sets the rows; a single value sets every row.
 - step: set rho (refactor), run K iterations with termination checks every ``check_every``;
   reward -1 if still unsolved, 0 on the step that solves it; truncated after ``max_steps``.
 """
@@ -16,6 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from rlkit.envs.checks import finite_action
 from rlkit.envs.qp.admm import ADMM, Settings, Status
 from rlkit.envs.qp.problems import QP, generate
@@ -60,8 +64,8 @@ class QPEnv(gym.Env):
                                  max_iter=iters_per_step * max_steps)
         row = gym.spaces.Box(-np.inf, np.inf, (6,), np.float64)
         self.observation_space = gym.spaces.Sequence(row, stack=True)
-        rho = gym.spaces.Box(1e-6, 1e6, (1,), np.float64)
-        self.action_space = rho if scalar else gym.spaces.Sequence(rho, stack=True)
+        self.max_rows = max(generate(name, hi, 0).A.shape[0] for name, (_, hi) in self.sampler.classes.items())
+        self.action_space = gym.spaces.Box(1e-6, 1e6, (1 if scalar else self.max_rows,), np.float64)
         self.solver: ADMM | None = None
         self.steps = 0
 
@@ -86,10 +90,14 @@ class QPEnv(gym.Env):
     def step(self, action: Any):
         s = self.solver
         a = finite_action(self, action).reshape(-1)
+        m = len(s.l)
         if self.scalar or a.size == 1:
             s.set_rho(float(a[0]))
+        elif a.size in (m, self.max_rows):
+            s.set_rho_vec(a[:m])
         else:
-            s.set_rho_vec(a)
+            raise ValueError(f"QPEnv.step got {a.size} rho values for a problem with {m} constraint rows; "
+                             f"pass {m} values (or {self.max_rows}, padded, or one for every row)")
         status = s.run(self.K, rho="fixed")
         s.update_info()
         self.steps += 1
