@@ -12,6 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
+#: Evaluation never draws from a run's training streams: evaluation episode k of a run with seed s
+#: resets its dedicated evaluation env with seed ``s + EVAL_SEED_OFFSET + k``, and evaluation
+#: generators (planner noise, latent samples, held-out problem draws) are seeded from
+#: ``s + EVAL_SEED_OFFSET``. One constant for every algorithm.
+EVAL_SEED_OFFSET = 1_000_003
+
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed python's ``random``, numpy's legacy global RNG and torch (CPU and CUDA).

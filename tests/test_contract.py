@@ -1,6 +1,8 @@
 """One harness every algorithm passes (the Algorithm contract in docs/architecture.md).
 
-A new algorithm adds one line to CASES: a factory ``seed -> algorithm`` with tiny settings.
+A new algorithm adds one line to CASES: a factory ``seed -> algorithm`` with tiny settings, and
+the env its ``act`` serves (a gymnasium id or a zero-argument factory; None for RLQP's
+variable-size rows).
 """
 
 import math
@@ -14,9 +16,11 @@ from rlkit.algos.boot import BooT, BooTConfig
 from rlkit.algos.cplanning import CPlanning, CPlanningConfig
 from rlkit.algos.eppo import EPPO, EPPOConfig
 from rlkit.algos.htr import PEARL, PEARLConfig
+from rlkit.algos.ls3 import LS3, LS3Config
 from rlkit.algos.rlqp import RLQP, RLQPConfig
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.env_spec import EnvSpec
+from rlkit.envs.ls3_navigation import NavigationEnv
 from rlkit.envs.point_robot import SparsePointRobotEnv
 from rlkit.envs.qp.env import QPEnv
 from rlkit.rl.ppo import PPO, PPOConfig
@@ -24,6 +28,12 @@ from rlkit.rl.sac import SAC, SACConfig
 from rlkit.rl.td3 import TD3, TD3Config
 from rlkit.seeding import rng_state, seed_everything, set_rng_state
 
+LS3_TINY = dict(n_demos=2, n_constraint=2, vae_arch="small", vae_iters=4, vae_batch=16, latent_dim=4,
+                dyn_hidden=(16,), val_hidden=(16,), head_hidden=(16,), val_members=2, dyn_members=3,
+                dyn_pretrain=3, val_mc_pretrain=3, val_td_pretrain=3, safe_pretrain=3, constr_pretrain=3,
+                goal_pretrain=3, dyn_updates=2, val_updates=2, safe_updates=2, constr_updates=2,
+                goal_updates=2, episodes_per_iter=1, population=16, elites=4, particles=2, iterations=3,
+                batch_size=16)
 TINY_OFF = dict(learning_starts=3, batch_size=8, hidden=(16, 16), buffer_size=200)
 
 CASES = {
@@ -58,6 +68,8 @@ CASES = {
     "rlqp": (lambda s: RLQP(RLQPConfig(random_episodes=1, updates_per_episode=3, batch_size=16,
                                        hidden=(16,), eval_per_class=1),
                             lambda: QPEnv({"random_qp": (5, 6)}, max_steps=4), seed=s), None),
+    "ls3": (lambda s: LS3(LS3Config(**LS3_TINY), lambda: NavigationEnv(16, horizon=10), seed=s),
+            lambda: NavigationEnv(16, horizon=10)),
 }
 
 PENDULUM_MIXED = EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed",
@@ -67,6 +79,11 @@ PENDULUM_MIXED = EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed",
 def _make(name, seed):
     seed_everything(seed)
     return CASES[name][0](seed)
+
+
+def _env(name):
+    env = CASES[name][1]
+    return gym.make(env) if isinstance(env, str) else env()
 
 
 def _steps(algo, n):
@@ -87,7 +104,7 @@ def test_act_returns_actions_in_the_action_space(name):
     if CASES[name][1] is None:
         pytest.skip("no fixed observation space (tested in the algorithm's own tests)")
     algo = _make(name, 0)
-    env = gym.make(CASES[name][1])
+    env = _env(name)
     obs, _ = env.reset(seed=0)
     for det in (True, False):
         assert env.action_space.contains(np.asarray(algo.act(obs, deterministic=det),
@@ -123,9 +140,22 @@ def test_same_seed_gives_identical_losses_and_actions(name):
     seed_everything(5)
     mb = _steps(b, 5)
     assert ma == mb
-    shape = (3, 4) if CASES[name][1] is None else gym.make(CASES[name][1]).observation_space.shape
+    shape = (3, 4) if CASES[name][1] is None else _env(name).observation_space.shape
     obs = np.zeros(shape, np.float32)
     assert np.array_equal(a.act(obs), b.act(obs))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_evaluation_never_consumes_training_randomness(name):
+    """A dedicated evaluation env and generator: evaluating between train steps leaves the
+    training identical, and the same evaluation call sequence gives the same numbers."""
+    a, b = _make(name, 3), _make(name, 3)
+    seed_everything(3)
+    plain = _steps(a, 3) + _steps(a, 3)
+    seed_everything(3)
+    first = _steps(b, 3)
+    b.evaluate(1)
+    assert first + _steps(b, 3) == plain
 
 
 def test_torch_threads_are_not_changed_by_algorithms():

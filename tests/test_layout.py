@@ -5,8 +5,9 @@ installed package list covers every package folder."""
 import ast
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"rlkit": "rlkit", "algos": "rlkit.algos", "envs": "rlkit.envs", "conf": "rlkit.conf"}
@@ -107,7 +108,7 @@ def test_importing_the_core_registers_nothing():
     code = ("import gymnasium, sys\n"
             "import rlkit, rlkit.runner, rlkit.data, rlkit.nn, rlkit.rl.ppo, rlkit.rl.sac, rlkit.analysis\n"
             "assert not [i for i in gymnasium.registry if i.startswith('rlkit/')], 'ids registered'\n"
-            "assert not [m for m in sys.modules if m.startswith(('rlkit.envs', 'rlkit.algos'))], 'upper layers'\n")
+            "assert not [m for m in sys.modules if m.startswith(('rlkit.envs', 'rlkit.algos'))], 'upper'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

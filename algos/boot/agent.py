@@ -33,6 +33,7 @@ from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.env_spec import EnvLike, EnvSpec, eval_env_factory
 from rlkit.nn.optim import adamw
 from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
+from rlkit.seeding import EVAL_SEED_OFFSET
 
 
 @dataclass
@@ -296,11 +297,11 @@ class BooT:
                 "value": per[3], "all": float(sums.sum() / counts.sum())}
 
     def evaluate(self, episodes: int) -> dict[str, float]:
-        """``episodes`` planned episodes in one batch; env k resets with ``seed + 1_000_003 + k``."""
+        """``episodes`` planned episodes in one batch; env k resets with ``seed + EVAL_SEED_OFFSET + k``."""
         make = eval_env_factory(self.env)
         envs = [make() for _ in range(episodes)]
         t0 = time.perf_counter()
-        res = rollout(self.planner, envs, [self.seed + 1_000_003 + k for k in range(episodes)],
+        res = rollout(self.planner, envs, [self.seed + EVAL_SEED_OFFSET + k for k in range(episodes)],
                       self.cfg.eval_max_steps, self.device)
         steps = int(res["length"].max())
         out = {"eval/return": float(res["return"].mean()), "eval/return_std": float(res["return"].std()),

@@ -26,6 +26,7 @@ from rlkit.algos.cplanning.clearning import CLearner, CLearningConfig, relabel_b
 from rlkit.config import check, check_positive
 from rlkit.data.episodes import EpisodeBuffer
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
+from rlkit.seeding import EVAL_SEED_OFFSET
 
 
 @dataclass
@@ -218,7 +219,7 @@ class CPlanning:
         """Greedy episodes in the eval env with the goal given directly (no search unless test_search)."""
         results = []
         for _ in range(episodes):
-            obs, _ = self.eval_env.reset(seed=self.seed + 1_000_003 + self.eval_episodes)
+            obs, _ = self.eval_env.reset(seed=self.seed + EVAL_SEED_OFFSET + self.eval_episodes)
             self.eval_episodes += 1
             waypoints = self.plan(obs[:self.sdim], obs[self.sdim:])[0] if self.cfg.test_search else []
             results.append(self.run_episode(self.eval_env, obs, waypoints, explore=False, store=False))

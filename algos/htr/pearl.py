@@ -43,6 +43,7 @@ from rlkit.nn import MLP, EnsembleMLP
 from rlkit.nn.optim import adam
 from rlkit.rl.common import ActionScaler, polyak_update
 from rlkit.rl.sac import SquashedGaussianActor
+from rlkit.seeding import EVAL_SEED_OFFSET
 
 REWARD_KINDS = ("sparse", "dense")
 
@@ -126,6 +127,7 @@ class PEARL:
                 raise TypeError(f"PEARL needs a meta-RL task env with `{attr}` (see envs/point_robot.py)")
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
+        self.eval_gen = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)   # meta-test's z draws
         self.obs_dim = int(np.prod(self.env.observation_space.shape))
         self.act_dim = int(np.prod(self.env.action_space.shape))
         self.horizon = int(self.env.max_steps)
@@ -162,8 +164,10 @@ class PEARL:
             parts.append(batch["next_obs"])
         return torch.cat(parts, -1)
 
-    def sample_z(self, mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        return mu + var.sqrt() * torch.randn(mu.shape, generator=self.gen).to(mu)
+    def sample_z(self, mu: torch.Tensor, var: torch.Tensor, generator: torch.Generator | None = None
+                 ) -> torch.Tensor:
+        """z ~ N(mu, var), from the training generator unless ``generator`` is given."""
+        return mu + var.sqrt() * torch.randn(mu.shape, generator=generator or self.gen).to(mu)
 
     def posterior_from_buffer(self, tasks: list[int]) -> torch.Tensor:
         """z ~ q(z | a context batch of each task's encoder buffer), [len(tasks), L]."""
@@ -351,7 +355,7 @@ class PEARL:
         cfg = self.cfg
         all_tasks = [t for t in tasks for _ in range(runs)]
         N = len(all_tasks)
-        z = torch.randn(N, cfg.latent_dim, generator=self.gen).to(self.device)
+        z = torch.randn(N, cfg.latent_dim, generator=self.eval_gen).to(self.device)
         contexts: list[torch.Tensor] = []
         n_traj = math.ceil(cfg.num_steps_per_eval / self.horizon)
         returns, successes = [], []
@@ -362,7 +366,7 @@ class PEARL:
             returns.append(reward.sum(1))
             successes.append(traj["success"].max(1).values)
             if k + 1 >= cfg.num_exp_traj_eval:
-                z = self.sample_z(*self.encoder(torch.cat(contexts, 1).to(self.device)))
+                z = self.sample_z(*self.encoder(torch.cat(contexts, 1).to(self.device)), self.eval_gen)
         post = successes[cfg.num_exp_traj_eval:] or successes[-1:]
         return {"return": returns[-1].numpy(), "success": successes[-1].numpy(),
                 "first_return": returns[0].numpy(), "post_success": torch.stack(post).mean(0).numpy()}
@@ -398,7 +402,8 @@ class PEARL:
                 "optims": {k: o.state_dict() for k, o in self.optims.items()},
                 "rl_buffer": self.rl_buffer.state_dict(), "enc_buffer": self.enc_buffer.state_dict(),
                 "iteration": self.iteration, "env_steps": self.env_steps,
-                "rng": generator_state(self.rng), "gen": self.gen.get_state()}
+                "rng": generator_state(self.rng), "gen": self.gen.get_state(),
+                "eval_gen": self.eval_gen.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from rlkit.seeding import set_generator_state
@@ -412,3 +417,4 @@ class PEARL:
         self.iteration, self.env_steps = int(state["iteration"]), int(state["env_steps"])
         set_generator_state(self.rng, state["rng"])
         self.gen.set_state(state["gen"])
+        self.eval_gen.set_state(state["eval_gen"])

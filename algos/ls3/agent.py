@@ -38,9 +38,10 @@ from rlkit.algos.ls3.models import (
 from rlkit.algos.ls3.planner import PlannerConfig, SafeSetCEM
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import check, check_positive
-from rlkit.env_spec import EnvLike, env_factory
+from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
 from rlkit.nn import VAE
 from rlkit.nn.optim import adam
+from rlkit.seeding import EVAL_SEED_OFFSET
 
 
 @dataclass
@@ -138,11 +139,21 @@ class LS3:
         self.optims = {name: adam(getattr(self, name).parameters(), lr=lr[name]) for name in lr}
         self.vae_optim = adam(self.vae.parameters(), lr=cfg.vae_lr)
         self.replay = LatentReplay(d, self.adim, cfg.buffer_size, seed, self.device)
-        self.planner = SafeSetCEM(cfg.planner(), self.dynamics, self.value, self.safe_set, self.constraint,
-                                  self.goal, self.env.action_space.low, self.env.action_space.high, seed)
+        self.planner = self._planner(seed)
         self.generator = torch.Generator().manual_seed(seed)
+        # evaluation: its own env, planner noise and latent samples (rlkit.seeding.EVAL_SEED_OFFSET)
+        self.eval_env = eval_env_factory(env)()
+        self.eval_planner = self._planner(seed + EVAL_SEED_OFFSET)
+        self.eval_generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
+        self.eval_episodes = 0
         self.run_dir: Path | None = None
         self.ready, self.episodes = False, 0
+
+    def _planner(self, seed: int) -> SafeSetCEM:
+        """A CEM planner over the shared models with its own generator."""
+        space = self.env.action_space
+        return SafeSetCEM(self.cfg.planner(), self.dynamics, self.value, self.safe_set, self.constraint,
+                          self.goal, space.low, space.high, seed)
 
     # ------------------------------------------------------------------ stage files
     def set_run_dir(self, run_dir: str | Path) -> None:
@@ -282,19 +293,27 @@ class LS3:
         return metrics
 
     # ------------------------------------------------------------------ stage 5: online episodes
-    def run_episode(self, store: bool) -> dict[str, float]:
-        obs, _ = self.env.reset()
+    def run_episode(self, store: bool, evaluation: bool = False) -> dict[str, float]:
+        """One planner episode; ``evaluation`` runs it in the evaluation env with the evaluation
+        planner and generator (episode k resets with seed + EVAL_SEED_OFFSET + k)."""
+        if evaluation:
+            env, planner, generator = self.eval_env, self.eval_planner, self.eval_generator
+            obs, _ = env.reset(seed=self.seed + EVAL_SEED_OFFSET + self.eval_episodes)
+            self.eval_episodes += 1
+        else:
+            env, planner, generator = self.env, self.planner, self.generator
+            obs, _ = env.reset()
         mu, log_std = self.encode(obs[None])
         keys = ("mu", "log_std", "next_mu", "next_log_std", "action", "reward", "constraint", "done")
         ep: dict[str, list] = {k: [] for k in keys}
         diag = {"relaxations": 0.0, "random_action": 0.0, "feasible": 0.0}
         done, success = False, 0.0
         while not done:
-            z = mu[0] + log_std[0].exp() * torch.randn(mu.shape[1], generator=self.generator).to(self.device)
-            action, info = self.planner.plan(z)
+            z = mu[0] + log_std[0].exp() * torch.randn(mu.shape[1], generator=generator).to(self.device)
+            action, info = planner.plan(z)
             for k in diag:
                 diag[k] += info[k]
-            obs, reward, terminated, truncated, step_info = self.env.step(action)
+            obs, reward, terminated, truncated, step_info = env.step(action)
             done = terminated or truncated
             success = max(success, float(step_info.get("success", 0.0)))
             next_mu, next_log_std = self.encode(obs[None])
@@ -308,7 +327,7 @@ class LS3:
             latents = {k: torch.stack(v) for k, v in ep.items() if k.endswith(("mu", "std"))}
             self.add_episode(ep | latents, 1.0)
         return {"return": float(np.sum(ep["reward"])), "constraint": float(max(ep["constraint"])),
-                "success": success, "relaxations": diag["relaxations"],
+                "success": success, "length": float(steps), "relaxations": diag["relaxations"],
                 "random_actions": diag["random_action"], "feasible": diag["feasible"] / steps}
 
     def train_step(self) -> dict[str, float]:
@@ -326,18 +345,23 @@ class LS3:
         return metrics
 
     def evaluate(self, episodes: int) -> dict[str, float]:
-        """Planner episodes that are not stored (LS3 reports its online episodes; this is the same
-        planner without learning from them)."""
+        """Planner episodes in the evaluation env that are not stored (LS3 reports its online
+        episodes; this is the same planner without learning from them)."""
         if not self.ready:
             self.prepare()
-        runs = [self.run_episode(store=False) for _ in range(episodes)]
+        runs = [self.run_episode(store=False, evaluation=True) for _ in range(episodes)]
         mean = lambda k: float(np.mean([r[k] for r in runs]))
-        return {"eval/return": mean("return"), "eval/success": mean("success"),
+        return {"eval/return": mean("return"), "eval/length": mean("length"), "eval/success": mean("success"),
                 "eval/constraint": mean("constraint"), "eval/random_actions": mean("random_actions")}
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        mu, _ = self.encode(np.asarray(obs)[None])
-        return self.planner.plan(mu[0])[0]
+        """The evaluation planner's first action from the posterior mean of one image [C, S, S] or
+        of each image of a batch [N, C, S, S]."""
+        images = np.asarray(obs)
+        single = images.ndim == 3
+        mu, _ = self.encode(images[None] if single else images)
+        actions = [self.eval_planner.plan(m)[0] for m in mu]
+        return actions[0] if single else np.stack(actions)
 
     # ------------------------------------------------------------------ state
     MODELS = ("dynamics", "value", "safe_set", "constraint", "goal")
@@ -366,7 +390,9 @@ class LS3:
 
         return {"models": self.models_state(), "vae": self.vae.state_dict(), "ready": self.ready,
                 "episodes": self.episodes, "planner_generator": self.planner.generator.get_state(),
-                "env": env_state(self.env)}
+                "env": env_state(self.env), "eval_env": env_state(self.eval_env),
+                "eval_planner_generator": self.eval_planner.generator.get_state(),
+                "eval_generator": self.eval_generator.get_state(), "eval_episodes": self.eval_episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from rlkit.env_state import load_env_state
@@ -377,3 +403,7 @@ class LS3:
         self.ready, self.episodes = bool(state["ready"]), int(state["episodes"])
         self.planner.generator.set_state(state["planner_generator"])
         load_env_state(self.env, state["env"])
+        load_env_state(self.eval_env, state["eval_env"])
+        self.eval_planner.generator.set_state(state["eval_planner_generator"])
+        self.eval_generator.set_state(state["eval_generator"])
+        self.eval_episodes = int(state["eval_episodes"])

@@ -132,7 +132,8 @@ class DynamicsEnsemble(nn.Module):
             mean, log_std = mean_all[pick, rows], log_std_all[pick, rows]
         if not noise:
             return z + mean
-        return z + mean + (log_std.exp() + STD_FLOOR) * torch.randn_like(mean)
+        eps = torch.randn(mean.shape, generator=generator).to(mean)   # the planner's own stream
+        return z + mean + (log_std.exp() + STD_FLOOR) * eps
 
 
 class TargetMixin:

@@ -41,9 +41,9 @@ from rlkit.envs.qp.admm import Settings
 from rlkit.envs.qp.env import QPEnv, QPSampler
 from rlkit.envs.qp.problems import QP
 from rlkit.rl.td3 import TD3Config, TD3Learner
+from rlkit.seeding import EVAL_SEED_OFFSET
 
-VALIDATION_SEED = 10_000_019   # offsets of the problem seeds of the evaluation set (model selection)
-TEST_SEED = 20_000_003         # and of the test set of the final report (benchmarks/rlqp_claim.py too)
+TEST_SEED = 20_000_003   # problem-seed offset of the final report's test set (evaluation: EVAL_SEED_OFFSET)
 
 
 @dataclass
@@ -110,7 +110,7 @@ class RLQP:
         self.learner = TD3Learner(td3, F, 1, self.device, actor=Actor(F, cfg.hidden))
         self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed)
         self.episodes, self.env_steps = 0, 0
-        self.eval_set = self._held_out(seed + VALIDATION_SEED, cfg.eval_per_class)
+        self.eval_set = self._held_out(seed + EVAL_SEED_OFFSET, cfg.eval_per_class)
         self._osqp_eval: dict[str, float] | None = None
 
     # ------------------------------------------------------------------ acting

@@ -111,9 +111,10 @@ class EnvLoop:
 
     def __init__(self, env: Any, num_envs: int, seed: int) -> None:
         from rlkit.env_spec import eval_env_factory, make_vector_env
+        from rlkit.seeding import EVAL_SEED_OFFSET
 
         self.envs = make_vector_env(env, num_envs, seed)
-        self.evaluator = Evaluator(eval_env_factory(env), seed + 1_000_003)
+        self.evaluator = Evaluator(eval_env_factory(env), seed + EVAL_SEED_OFFSET)
         self.obs, _ = self.envs.reset(seed=seed)
         self._ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, dtype=np.int64)
