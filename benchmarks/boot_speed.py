@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from rlkit.algos.boot import BeamPlanner, PlannerConfig, QuantileDiscretizer
-from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
+from rlkit.algos.boot.model import TrajectoryGPT, trajectory_loss
 
 
 def _planner(model: TrajectoryGPT, disc: QuantileDiscretizer, cache: bool, seed: int) -> BeamPlanner:

@@ -10,10 +10,10 @@ from rlkit.algos.boot import BeamPlanner, BooT, BooTConfig, PlannerConfig, Quant
 from rlkit.algos.boot.agent import lr_multiplier
 from rlkit.algos.boot.data import build_windows, joined_transitions
 from rlkit.algos.boot.generation import GenerationConfig, autoregressive, filter_by_confidence, teacher_forcing
+from rlkit.algos.boot.model import TrajectoryGPT, trajectory_loss
 from rlkit.algos.boot.planner import filter_cdf, rollout
 from rlkit.data import DatasetError, OfflineDataset, load_dataset
 from rlkit.env_spec import EnvSpec
-from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
 
 PENDULUM_BUILDER = "rlkit.dataset_builders.pendulum_mixed"
 PENDULUM = EnvSpec("Pendulum-v1", dataset="local:pendulum_mixed", dataset_builder=PENDULUM_BUILDER)

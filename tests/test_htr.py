@@ -250,3 +250,16 @@ def test_metaworld_ml1_task_api_and_pure_sparse_reward(task_name):
     fake[1, env.slice] = goal + 0.01                                   # within 0.05 of the goal
     assert env.reward(fake, goal[None]).tolist() == [0.0, 1.0]
     env.close()
+
+
+def test_multitask_buffer_samples_per_task():
+    from rlkit.algos.htr.buffer import MultiTaskBuffer
+
+    mt = MultiTaskBuffer(3, {"obs": (1,), "reward": ()}, capacity_per_task=50)
+    for task in range(3):
+        mt.add_episode(task, {"obs": torch.full((10, 1), float(task)), "reward": torch.zeros(10)})
+    b = mt.sample([2, 0], batch_size=7)
+    assert b["obs"].shape == (2, 7, 1)
+    assert (b["obs"][0] == 2).all() and (b["obs"][1] == 0).all()
+    ctx = mt.sample_context([1], 5)
+    assert ctx["obs"].shape == (1, 5, 1) and (ctx["obs"] == 1).all()

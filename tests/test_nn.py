@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.nn import GPT, MLP, VAE, ConvEncoder, EnsembleMLP, GPTConfig
+from rlkit.algos.ls3.vae import VAE, ConvEncoder
+from rlkit.nn import GPT, MLP, EnsembleMLP, GPTConfig
 
 
 def test_mlp_shapes():

@@ -27,12 +27,12 @@ import torch
 
 from rlkit.algos.boot.data import TrajectoryWindows, trajectory_windows
 from rlkit.algos.boot.generation import GenerationConfig, generate
+from rlkit.algos.boot.model import TrajectoryGPT, trajectory_loss
 from rlkit.algos.boot.planner import BeamPlanner, PlannerConfig, TokenFilters, rollout
 from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.env_spec import EnvLike, EnvSpec, eval_env_factory
 from rlkit.nn.optim import adamw
-from rlkit.nn.trajectory import TrajectoryGPT, trajectory_loss
 from rlkit.seeding import EVAL_SEED_OFFSET
 
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from rlkit.algos.boot.model import TrajectoryGPT
 from rlkit.algos.boot.planner import TokenFilters, filter_cdf, sample_token, top_k_logits
-from rlkit.nn.trajectory import TrajectoryGPT
 
 
 @dataclass

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from rlkit.algos.boot.data import QuantileDiscretizer
+from rlkit.algos.boot.model import TrajectoryGPT
 from rlkit.nn.gpt import KVCache
-from rlkit.nn.trajectory import TrajectoryGPT
 
 
 @dataclass

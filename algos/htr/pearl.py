@@ -35,9 +35,9 @@ import torch
 from torch import nn
 
 from rlkit.algos.htr import relabel
+from rlkit.algos.htr.buffer import MultiTaskBuffer
 from rlkit.algos.htr.encoder import ContextEncoder, kl_to_standard_normal
 from rlkit.config import check, check_positive
-from rlkit.data.relabel import MultiTaskBuffer
 from rlkit.env_spec import EnvLike, env_factory
 from rlkit.nn import MLP, EnsembleMLP
 from rlkit.nn.optim import adam

@@ -36,10 +36,10 @@ from rlkit.algos.ls3.models import (
     trajectory_labels,
 )
 from rlkit.algos.ls3.planner import PlannerConfig, SafeSetCEM
+from rlkit.algos.ls3.vae import VAE
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import check, check_positive
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
-from rlkit.nn import VAE
 from rlkit.nn.optim import adam
 from rlkit.seeding import EVAL_SEED_OFFSET
 

@@ -1,13 +1,9 @@
 """Episode-indexed storage: whole episodes packed contiguously, with an episode table.
 
-Views on it (all vectorised, one ``index_select`` per batch):
-- :meth:`EpisodeBuffer.sample_transitions`: uniform over stored steps;
-- :meth:`EpisodeBuffer.sample_windows`: length-K sequence windows with padding, masks, timesteps
-  and returns-to-go, for sequence models; episodes may be appended during training (BooT);
-- :meth:`EpisodeBuffer.sample_goals`: hindsight goals of a sampled step (``rlkit.data.relabel``).
-
-Returns-to-go are stored per step at insertion: ``rtg_t = sum_{k>=t} gamma^(k-t) r_k`` within the
-episode. When ``capacity`` is exceeded the oldest whole episodes are evicted (FIFO).
+:meth:`EpisodeBuffer.sample_transitions` draws uniformly over stored steps (one ``index_select``
+per batch) and says which episode and step each row is, so that algorithms relabel from the same
+episode (C-learning's future goals, PEARL's per-task buffers in ``rlkit.algos.htr.buffer``).
+When ``capacity`` is exceeded the oldest whole episodes are evicted (FIFO).
 """
 
 from __future__ import annotations
@@ -20,28 +16,13 @@ import torch
 from rlkit.data.storage import FieldSpec, PackedTensor
 
 
-def discounted_cumsum(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    """rtg_t = r_t + gamma * rtg_{t+1}, over the first dimension."""
-    out = torch.empty_like(rewards)
-    acc = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        acc = rewards[t] + gamma * acc
-        out[t] = acc
-    return out
-
-
 class EpisodeBuffer:
-    """Whole episodes of ``fields`` (must include ``reward`` for returns-to-go)."""
+    """Whole episodes of ``fields``."""
 
-    def __init__(self, fields: FieldSpec, capacity: int, gamma: float = 1.0,
-                 device: str | torch.device = "cpu", seed: int = 0) -> None:
-        self.gamma = gamma
-        spec = dict(fields)
-        self.track_rtg = "reward" in spec
-        if self.track_rtg:
-            spec["rtg"] = ()
+    def __init__(self, fields: FieldSpec, capacity: int, device: str | torch.device = "cpu",
+                 seed: int = 0) -> None:
         self.max_size = capacity
-        self.storage = PackedTensor(spec, min(capacity, 1024), device)
+        self.storage = PackedTensor(dict(fields), min(capacity, 1024), device)
         self.starts: list[int] = []
         self.lengths: list[int] = []
         self.size = 0
@@ -52,8 +33,6 @@ class EpisodeBuffer:
     def add_episode(self, episode: Mapping[str, Any]) -> int:
         """Append one episode (dict of [T, *shape]); returns its index in the table."""
         values = {k: torch.as_tensor(v) for k, v in episode.items()}
-        if self.track_rtg:
-            values["rtg"] = discounted_cumsum(values["reward"].float().reshape(-1), self.gamma)
         rows = self.storage.pack(values)
         T = rows.shape[0]
         if T == 0:
@@ -111,48 +90,6 @@ class EpisodeBuffer:
         batch["episode"] = row_ep[rows]
         batch["t"] = rows - starts[batch["episode"]]
         return batch
-
-    def sample_windows(self, batch_size: int, length: int) -> dict[str, torch.Tensor]:
-        """Windows of ``length`` steps starting at a uniformly sampled step.
-
-        Steps past the episode end are padding: zeros with ``mask`` 0. Returns the fields as
-        [B, K, *shape] plus ``mask`` [B, K], ``timestep`` [B, K] (step within the episode) and,
-        when rewards are stored, ``rtg`` [B, K].
-        """
-        rows = self.sample_rows(batch_size)
-        starts, lengths, row_ep = self.table()
-        ep = row_ep[rows]
-        t0 = rows - starts[ep]
-        offs = torch.arange(length)
-        t = t0[:, None] + offs[None, :]                       # [B, K]
-        mask = t < lengths[ep][:, None]
-        idx = torch.where(mask, starts[ep][:, None] + t, rows[:, None])
-        batch = self.storage.read(idx)
-        m = mask.to(self.storage.data.dtype)
-        for k, v in batch.items():
-            batch[k] = v * m.view(*m.shape, *[1] * (v.dim() - 2))
-        batch["mask"] = mask
-        batch["timestep"] = torch.where(mask, t, torch.zeros_like(t))
-        return batch
-
-    def sample_goal_rows(self, episode: torch.Tensor, t: torch.Tensor, strategy: str) -> torch.Tensor:
-        """Rows whose achieved goal becomes the hindsight goal of step ``t`` of ``episode``.
-
-        ``future``: uniform over steps t..T-1 of the same episode; ``final``: step T-1;
-        ``episode``: uniform over 0..T-1 (Andrychowicz et al. 2017, HER).
-        """
-        starts, lengths, _ = self.table()
-        T = lengths[episode]
-        u = torch.rand(t.shape, generator=self.generator)
-        if strategy == "future":
-            g = t + (u * (T - t)).long()
-        elif strategy == "final":
-            g = T - 1
-        elif strategy == "episode":
-            g = (u * T).long()
-        else:
-            raise ValueError(f"goal strategy {strategy!r} is unknown; use future, final or episode")
-        return starts[episode] + torch.minimum(g, T - 1)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

@@ -1,9 +1,8 @@
-"""Network building blocks: MLP, batched ensembles, GPT with KV cache, conv encoders and VAE."""
+"""Network building blocks: MLP, batched ensembles, GPT with KV cache, the Nature-DQN conv trunk."""
 
-from rlkit.nn.conv import VAE, ConvDecoder, ConvEncoder, NatureCNN, policy_network
+from rlkit.nn.conv import NatureCNN, policy_network
 from rlkit.nn.ensemble import EnsembleLinear, EnsembleMLP
 from rlkit.nn.gpt import GPT, GPTConfig, KVCache
 from rlkit.nn.mlp import MLP
 
-__all__ = ["MLP", "EnsembleLinear", "EnsembleMLP", "GPT", "GPTConfig", "KVCache", "ConvEncoder",
-           "ConvDecoder", "VAE", "NatureCNN", "policy_network"]
+__all__ = ["MLP", "EnsembleLinear", "EnsembleMLP", "GPT", "GPTConfig", "KVCache", "NatureCNN", "policy_network"]
