@@ -2,7 +2,7 @@
 
 Data: ``local:pendulum_mixed`` (6,000 steps of a noisy swing-up controller + random actions),
 held-out ``pendulum_mixed_iid`` (same behaviours, new seeds) and ``pendulum_mixed_shifted`` (other
-gains, sigma 1.0). Model (spec boot.md §6): 2 layers, 4 heads, width 64, dropout 0.1, batch 64,
+gains, sigma 1.0). Model (our CPU setting, docs/boot.md): 2 layers, 4 heads, width 64, dropout 0.1, batch 64,
 lr 1e-3, ``--epochs`` epochs of the 5,970 windows (13 -> 1,222 real-data steps), warmup and cosine
 scaled from the official 1/50 and 20/50 of training, bootstrapping from 40% of the epochs,
 generation_num 4 with ratio 0.04 (10 of 256 candidates kept per batch, as the paper's 10 of 256).
@@ -25,7 +25,7 @@ held-out loss than BOTH A and B on every seed, and its generated-state RMSE is w
 model's real-data argmax error. If C/D beat A but not B, the gain comes from the extra updates,
 not from the generated data.
 
-    .venv/bin/python benchmarks/boot_claim.py --seeds 3 --workers 2 --out docs/boot_results.md
+    .venv/bin/python benchmarks/boot_claim.py --seeds 3 --workers 2 --out results/boot/results.md
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ ARMS = {"A: TT": dict(bootstrap=False),
         "B: TT + matched real updates": dict(bootstrap_control=True),
         "C: BooT-once TF": dict(generation_type="teacherforcing"),
         "D: BooT-once AR": dict(generation_type="autoregressive", generation_cache=True),
-        # optional (spec §6 arm E), not part of the decision rule
+        # optional arm, not part of the decision rule
         "E: BooT-repeat TF": dict(generation_type="teacherforcing", bootstrap_type="repeat")}
 RULE_ARMS = ("C: BooT-once TF", "D: BooT-once AR")
 
@@ -227,7 +227,7 @@ def main() -> None:
     p.add_argument("--n-layer", type=int, default=2)
     p.add_argument("--n-embd", type=int, default=16, help="per head; width = 4 heads x n_embd")
     p.add_argument("--arms", default="ABCD", help="letters of the arms to run (E: BooT-repeat TF, optional)")
-    p.add_argument("--out", type=Path, default=Path("docs/boot_results.md"))
+    p.add_argument("--out", type=Path, default=Path("results/boot/results.md"))
     p.add_argument("--merge", type=Path, default=None,
                    help="a results .json of an earlier run with the same settings, to report together")
     args = p.parse_args()

@@ -1,4 +1,5 @@
-"""C-Planning claim experiments (spec §6.2-6.3): collecting data through graph-searched waypoints
+"""C-Planning claim experiments (our CPU design, docs/cplanning.md): collecting data through graph-searched
+waypoints
 reaches farther from the start than plain C-learning with the same learner and steps.
 
     .venv/bin/python benchmarks/cplanning_claim.py --seeds 2 --steps 40000            # Tier 1
@@ -17,18 +18,18 @@ distance from the start cell is >= 0.6 x 36 cells, and the farthest such distanc
 keeps per-cell visit counts of those states: the notebook's coverage maps); path-found and
 waypoint-reach rates; greedy success (no search) on 50 far goals (>= 22 cells) and 50 uniform goals.
 
-Pass rule (fixed before the runs; spec §6.3 Tier 1): mean coverage over seeds of BOTH C-Planning
-arms is higher than C-learning's. Far-goal success is reported but not gated: the spec's pilot had
+Pass rule (fixed before the runs; Tier 1): mean coverage over seeds of BOTH C-Planning
+arms is higher than C-learning's. Far-goal success is reported but not gated: our pilot had
 it at ~0 for every arm at this budget.
 
-Tier 2 (spec §6.3, headline check): SoRB's Maze11x11 (resize 1, longest geodesic 66 cells), 100-step
+Tier 2 (headline check): SoRB's Maze11x11 (resize 1, longest geodesic 66 cells), 100-step
 episodes, fixed start at cell (0, 0), same learner; arms C-learning and C-Planning (learned costs),
 each evaluated greedily without search and with SoRB-style search over its own replay states
 (C-learning + search is the paper's SoRB comparison). Success within 1.0 (and 2.0) of the goal on
-far goals (>= 0.6 x 66 cells) and uniform goals. Expected (paper, spec §4): only C-Planning makes
+far goals (>= 0.6 x 66 cells) and uniform goals. Expected (C-Planning paper, Fig. 4): only C-Planning makes
 progress on far goals; test-time search does not change C-Planning's success. Checked, as written
 before the run: C-Planning's final far-goal success (no search) > C-learning's and > C-learning +
-search's; |C-Planning with search - without| <= 0.1. The spec leaves the numeric bar to a
+search's; |C-Planning with search - without| <= 0.1. The paper gives no numeric bar; it is left to a
 calibration run, so this is the calibration, reported whatever it shows.
 """
 
@@ -190,10 +191,10 @@ def main() -> None:
     p.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
     p.add_argument("--merge", default=None, help="JSON of an earlier run (same tier and steps) whose seeds "
                    "join the report")
-    p.add_argument("--out", default=None, help="default: docs/cplanning_results.md (tier 1), "
-                   "docs/cplanning_results_tier2.md (tier 2)")
+    p.add_argument("--out", default=None, help="default: results/cplanning/results.md (tier 1), "
+                   "results/cplanning/results_tier2.md (tier 2)")
     args = p.parse_args()
-    default = "docs/cplanning_results.md" if args.tier == 1 else "docs/cplanning_results_tier2.md"
+    default = "results/cplanning/results.md" if args.tier == 1 else "results/cplanning/results_tier2.md"
     out = Path(args.out or default)
     start = time.time()
     seeds = range(args.first_seed, args.first_seed + args.seeds)

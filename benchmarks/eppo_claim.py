@@ -1,7 +1,7 @@
 """EPPO claim experiment: an ensemble policy generalises better and learns faster than PPO.
 
-    .venv/bin/python benchmarks/eppo_claim.py --task minigrid --seeds 5 --out docs/eppo_results_minigrid.md
-    .venv/bin/python benchmarks/eppo_claim.py --task order --seeds 5 --out docs/eppo_results_order.md
+    .venv/bin/python benchmarks/eppo_claim.py --task minigrid --seeds 5 --out results/eppo/results_minigrid.md
+    .venv/bin/python benchmarks/eppo_claim.py --task order --seeds 5 --out results/eppo/results_order.md
 
 Both methods share every PPO piece (rollout size, lr schedule, clip, entropy and value weight,
 minibatches, network width) and the env-step budget; EPPO adds K = 4 members, c_ens 1, c_sub 0.5,
@@ -193,7 +193,7 @@ def main() -> None:
         results = list(pool.map(run_one, *zip(*jobs, strict=True)))
     text = report(args.task, results, args, time.time() - start)
     print(text)
-    out = Path(args.out or f"docs/eppo_results_{args.task}.md")
+    out = Path(args.out or f"results/eppo/results_{args.task}.md")
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps(results))
 

@@ -1,28 +1,28 @@
 """HTR claim experiment: with sparse rewards only, hindsight task relabelling lets PEARL learn to
-reach goals it otherwise does not reach (Packer et al. 2021), at CPU scale (spec §6.2-6.3).
+reach goals it otherwise does not reach (Packer et al. 2021), at CPU scale (our CPU design, docs/cplanning.md).
 
-    .venv/bin/python benchmarks/htr_claim.py --seeds 3 --iterations 160 --out docs/htr_results.md
+    .venv/bin/python benchmarks/htr_claim.py --seeds 3 --iterations 160 --out results/htr/results.md
 
 Sparse point robot, goal radius 0.1, 80 goals on the semicircle (40 train / 40 test). Three arms
 with equal env and gradient steps: PEARL-sparse (sparse reward for the encoder AND the critic),
 PEARL-dense-critic (oyster's default: sparse context, dense proxy reward for the critic) and HTR
 (sparse everywhere, single-episode relabelling with p = 0.5 per meta-batch slot to a train goal
-the episode reached). Reduced PEARL (spec §6.2): 2x64
+the episode reached). Reduced PEARL: 2x64
 networks, meta-batch 8, RL batch 128, context 64, 8 tasks x (5 prior + 5 posterior episodes) and
 250 gradient steps per iteration. Every 10 iterations: meta-test on all 40 test goals, 8
 deterministic trajectories (z ~ prior for the first 3, then the posterior of all context so far);
 "success" = the LAST trajectory enters the goal ball (the issue's metric); "post success" = the
-fraction of trajectories 4-8 that do (spec §6.1's metric). Success is also broken down by goal
+fraction of trajectories 4-8 that do (the prototype's metric). Success is also broken down by goal
 angle: a saturated (bang-bang) policy moves along the 0/45/90/135/180-degree lines and hits goals
 near them by accident, so "off-line" goals (> 12 degrees from those lines) are reported apart.
 
-Pass rule (fixed before the runs; spec §6.3 adapted to three arms): with success averaged over the
+Pass rule (fixed before the runs, for three arms): with success averaged over the
 last 3 evaluations and over seeds, (a) HTR - PEARL-sparse >= 0.08, (b) HTR >= PEARL-dense-critic
 - 0.05 (close to the dense proxy, or above it), and (c) HTR's first successful evaluation comes
 before PEARL-sparse's on every seed. Spec §6.1 measured the dense-critic arm near 0 at this budget,
 so (b) may hold only because the proxy fails; the table says which.
 
-Second setting, ``--goal-radius 0.2 --arms pearl_sparse,htr_ser`` (spec §6.3's weaker rule, fixed
+Second setting, ``--goal-radius 0.2 --arms pearl_sparse,htr_ser`` (the weaker rule, fixed
 before that run): on every seed HTR's first successful evaluation comes at most half as many
 gradient steps in as PEARL-sparse's (never = infinitely late); no final-success gap is asserted.
 """
@@ -146,7 +146,7 @@ def report_first_success(results: list[dict], args: argparse.Namespace, wall: fl
     lines = [f"# HTR vs PEARL-sparse on the sparse point robot (goal radius {args.goal_radius})", "",
              f"Command: `{cmd}`  ", f"{args.iterations * 250:,} gradient steps per run, seeds {seeds}, "
              f"wall time {wall / 60:.1f} min on 2 CPU cores.", "",
-             "Pass rule (fixed before the run, spec §6.3): on every seed HTR's first successful evaluation "
+             "Pass rule (fixed before the run): on every seed HTR's first successful evaluation "
              "comes at most half as many gradient steps in as PEARL-sparse's.", "",
              "| seed | PEARL-sparse first success | HTR first success | PEARL-sparse success (last 3) "
              "| HTR success (last 3) | HTR relabelled slots |", "|---|---|---|---|---|---|"]
@@ -172,7 +172,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--goal-radius", type=float, default=0.1)
     p.add_argument("--arms", default=",".join(ARMS))
-    p.add_argument("--out", default="docs/htr_results.md")
+    p.add_argument("--out", default="results/htr/results.md")
     args = p.parse_args()
     start = time.time()
     arms = args.arms.split(",")

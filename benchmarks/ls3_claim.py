@@ -1,14 +1,14 @@
-"""LS3 claim experiment on navigation at CPU scale (spec §5): from suboptimal demos, LS3 succeeds in
+"""LS3 claim experiment on navigation at CPU scale (docs/ls3.md): from suboptimal demos, LS3 succeeds in
 nearly every episode with (near) zero constraint violations; without the constraint machinery it
 violates often; without the safe set it loses success.
 
-    .venv/bin/python benchmarks/ls3_claim.py --seeds 3 --out docs/ls3_results.md
+    .venv/bin/python benchmarks/ls3_claim.py --seeds 3 --out results/ls3/results.md
     .venv/bin/python benchmarks/ls3_claim.py --seeds 3 --set dynamics_noise=false \
-        --out docs/ls3_results_mean_dynamics.md
+        --out results/ls3/results_mean_dynamics.md
 
 ``--set key=value`` changes an algo config value in every arm (the planner variant under test).
 
-Settings: conf/experiment/ls3_navigation_cpu.yaml (32x32 images, small VAE, spec §5.3), with the
+Settings: conf/experiment/ls3_navigation_cpu.yaml (32x32 images, small VAE), with the
 pretraining counts given below. Per seed, the offline stages (teacher data, VAE, latent models) run
 once; the three arms start from copies of the same pretrained modules and run the same number of
 online episodes with the same updates (4 iterations x 5 episodes):
@@ -17,7 +17,7 @@ online episodes with the same updates (4 iterations x 5 episodes):
 - no constraints: ``safe_set_ignore`` + ``constr_ignore``;
 - no safe set: ``safe_set_ignore``.
 
-Pass rule (spec §5.6 and the issue, fixed before the run): LS3's success rate >= 0.7 and violation
+Pass rule (fixed before the run): LS3's success rate >= 0.7 and violation
 rate <= 0.1 (means over seeds and episodes), and the no-constraint arm's violation rate >=
 max(3 x LS3's, 1/3). The no-safe-set arm is reported, not gated. References: the demos return
 about -84 (100% success), a near-optimal route about -41.
@@ -126,7 +126,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--out", default="docs/ls3_results.md")
+    p.add_argument("--out", default="results/ls3/results.md")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an algo config value for every arm, e.g. dynamics_noise=false")
     args = p.parse_args()

@@ -1,4 +1,5 @@
-"""LS3 planner latency per env step at paper settings (spec §1.8): CEM population 1000, 100 elites,
+"""LS3 planner latency per env step at paper settings (official ``CEMSafeSetPolicy`` defaults): CEM
+population 1000, 100 elites,
 20 particles, horizon 5, 4 scored iterations, latent 32, dynamics 5 x (2 x 128), value 5 x (3 x 200),
 safe set / constraint / goal 3 x 200 (randomly initialised: the cost does not depend on the weights).
 

@@ -1,11 +1,11 @@
 """RLQP claim experiment: a learned per-constraint rho policy needs far fewer ADMM iterations.
 
-    .venv/bin/python benchmarks/rlqp_claim.py --episodes 1000 --out docs/rlqp_results.md
+    .venv/bin/python benchmarks/rlqp_claim.py --episodes 1000 --out results/rlqp/results.md
 
 Train RLQP (defaults of RLQPConfig: the paper's parametrisation, CPU schedule) on small mixed-class
 QPs for a fixed number of episodes, then compare on problems never seen in training:
 (a) held-out QPs of the training classes and sizes, (b) larger QPs of every class (Eq QP is a
-class never trained on), (c) the Maros-Meszaros problems of ../shared/data with n + m <= --mm-max.
+class never trained on), (c) the Maros-Meszaros problems of --mm-dir with n + m <= --mm-max.
 
 Pass rule (fixed before the run): on (a), the learned policy's mean ADMM iterations are at most
 1/3 of OSQP's (adaptive rho, 1.x default), and at most those of the hand active-set rule.
@@ -113,7 +113,7 @@ def main() -> None:
     p.add_argument("--per-class", type=int, default=8)
     p.add_argument("--larger-per-class", type=int, default=3)
     p.add_argument("--mm-max", type=int, default=1500)
-    p.add_argument("--out", default="docs/rlqp_results.md")
+    p.add_argument("--out", default="results/rlqp/results.md")
     p.add_argument("--policy-out", default="runs/rlqp/policy.pt")
     p.add_argument("--validate-every", type=int, default=0,
                    help="episodes between validation snapshots (0: report the final policy only)")

@@ -1,4 +1,4 @@
-"""Goal-reaching adapters over third-party MuJoCo suites, for C-learning / C-Planning (spec §3.2-3.4).
+"""Goal-reaching adapters over third-party MuJoCo suites, for C-learning / C-Planning (C-Planning paper Sec. 5).
 
 Both present the layout the goal-conditioned agents read: a flat observation ``[state, goal]``,
 a ``goal_slice`` (the part of the state that is the achieved goal), ``success_radius`` and

@@ -1,9 +1,10 @@
-"""Sparse goal-reaching meta-RL tasks on MuJoCo: MAESN's wheeled robot and ant (HTR, spec §3.2-3.3).
+"""Sparse goal-reaching meta-RL tasks on MuJoCo: MAESN's wheeled robot and ant (HTR paper Sec. 5; MAESN,
+Gupta et al. 2018).
 
 Both envs share the task API of ``envs/point_robot.py`` (``train_tasks``, ``test_tasks``,
 ``set_task``, ``task_goal``, ``achieved``, pure ``reward``, ``batch``), so PEARL/HTR run on them
 unchanged. Goals lie on a semicircle of radius 2 (angles uniform in [0, pi], drawn with
-``goal_seed``); the sparse reward is 1 inside ``goal_radius`` (0.8) of the goal, else 0 (spec: MAESN
+``goal_seed``); the sparse reward is 1 inside ``goal_radius`` (0.8) of the goal, else 0 (MAESN
 replaces the distance term by a constant outside the ball; HTR's exact form is unverified); the
 dense reward is -||xy - g||. Control and contact costs are left out so that rewards are pure
 functions of the next observation (relabelling needs that). Horizon 200.

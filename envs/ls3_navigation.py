@@ -1,4 +1,4 @@
-"""LS3's navigation task ("SimplePointBot", spec §2.1), pure numpy, with image observations.
+"""LS3's navigation task ("SimplePointBot" of the official code), pure numpy, with image observations.
 
 World 180 (x) x 150 (y), y down as in image coordinates. Start (30, 75) + N(0, 1) per coordinate,
 goal (150, 75), success ||s - goal|| < 3. Obstacle: the open rectangle x in (75, 100), y in (55, 95),
@@ -13,7 +13,8 @@ Observation: uint8 RGB [3, S, S] (S = 64, or 32 for CPU runs): black background,
 180 x 150 world is stretched to S x S. Rendered by a numpy rasteriser with 4x supersampling and
 cached per integer position (the official code caches on the truncated position too).
 
-Teachers (spec §2.1): :func:`teacher_action` (waypoints (30, 15) for t < 20, (150, 15) until t = 60,
+Teachers (official ``collect_data.py``): :func:`teacher_action` (waypoints (30, 15) for t < 20, (150, 15)
+until t = 60,
 then the goal; first action uniform; Gaussian action noise std 1.2) and :func:`constraint_teacher_action`
 (random start, a random constant direction for 15 steps, then half speed to the obstacle centre).
 """

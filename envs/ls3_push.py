@@ -1,4 +1,4 @@
-"""LS3's sequential pushing task (spec §2.3) on the ``mujoco`` bindings.
+"""LS3's sequential pushing task (LS3 paper Sec. 5) on the ``mujoco`` bindings.
 
 Three blocks stand in a row on a table (centres x in {-0.05, 0, 0.05}, y = -0.03). A position-
 controlled pusher moves in the table plane: each action (dx, dy) in [-0.05, 0.05]^2 shifts the
@@ -8,12 +8,12 @@ until every block has |y| > 0.075 and |x| < 0.2, then 0; ``info["constraint"]``:
 |z| > 0.2 (it fell off the table), which also makes the reward -1. 150 steps, no early termination.
 Observation: 64 x 64 RGB from ``maincam`` (fovy 32 at (0, -0.65, 0.75), tilted 0.7 rad), uint8 [3, S, S].
 
-Differences from the official cartgripper (its MJCF is not in the released code, spec §2.3): the
+Differences from the official cartgripper (its MJCF is not in the released code): the
 gripper's rotation and finger joints, which the released action map always holds at their targets,
 are left out, so the pusher is a rigid jaw on x/y/z slides (position actuators kp 200, damping 30;
-z held fixed); blocks are 0.04 x 0.04 x 0.06 (the spec's 0.08 x 0.08 would overlap at 0.05 spacing),
+z held fixed); blocks are 0.04 x 0.04 x 0.06 (the paper's 0.08 x 0.08 would overlap at 0.05 spacing),
 mass 0.5, friction 0.6; the table has no border lips (blocks pushed past an edge fall); the demo
-aligns to within 5 mm rather than 1 mm (with the spec's 0.004 action noise a 1 mm tolerance is
+aligns to within 5 mm rather than 1 mm (with the official 0.004 action noise a 1 mm tolerance is
 rarely met); images are not flipped (mujoco-py rendered upside down, the modern renderer does not).
 
 Teachers: :func:`push_teacher` (per block: align x, push in -y at 0.05 per step until the block's

@@ -1,4 +1,4 @@
-"""LS3's reacher with an obstacle (spec §2.2), on the ``mujoco`` bindings with our own MJCF.
+"""LS3's reacher with an obstacle (LS3 paper Sec. 5), on the ``mujoco`` bindings with our own MJCF.
 
 The dm_control ``reacher`` (hard target) as LS3 modified it: two 0.12 links with a finger sphere
 (radius 0.01) at the tip, hinge joints with damping 0.01, wrist limited to +-160 degrees, motors with
@@ -13,7 +13,8 @@ ends after 100 steps. Observation: the last 3 top-down 64 x 64 RGB frames from c
 stacked channel-wise, uint8 [9, S, S]. Rendering needs an OpenGL backend: ``MUJOCO_GL=egl`` (or
 ``osmesa``) on a headless machine.
 
-Teachers (spec §2.2): :func:`reacher_teacher_action` (joint-space P-control to (pi, 0) for t < 40,
+Teachers (official ``collect_data.py``): :func:`reacher_teacher_action` (joint-space P-control to (pi, 0) for
+t < 40,
 swinging the arm out around the obstacle, then to (0.75 pi, 0), which puts the finger on the target;
 action noise 0.4) and :class:`ReacherConstraintTeacher` (P-control to the nearer of the two joint
 configurations that put the finger on the obstacle, noise 0.4) and :class:`RandomWalkTeacher`

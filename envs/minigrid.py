@@ -1,4 +1,4 @@
-"""MiniGrid tasks with a train/held-out layout split (EPPO's generalisation setting, spec §4.4).
+"""MiniGrid tasks with a train/held-out layout split (EPPO's generalisation setting).
 
 The agent sees MiniGrid's 7x7x3 egocentric view, flattened to 147 floats and divided by 10 (the
 object/colour/state indices are <= 10). Training draws every episode's layout from a fixed set of

@@ -1,4 +1,4 @@
-"""EPPO: the loss against the spec's equations, the ensemble's properties, its special cases."""
+"""EPPO: the loss against the paper's equations, the ensemble's properties, its special cases."""
 
 import math
 

@@ -55,7 +55,7 @@ def test_teachers_match_the_spec_numbers():
             _, r, _, _, info = env.step(teacher_action(state, t, rng))
             state, total = info["next_state"], total + r
         returns.append(total)
-    assert -88 <= np.mean(returns) <= -80                           # spec §2.1: -83.7 +- 1.7
+    assert -88 <= np.mean(returns) <= -80                           # the official demos' return, -83.7 +- 1.7
     data = collect_offline(env, {"constraint": 5}, seed=1)
     violated = [data["constraint"][data["episode"] == e].max() for e in range(5)]
     assert violated == [1.0] * 5 and (data["on_policy"] == 0).all()

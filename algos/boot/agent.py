@@ -38,7 +38,8 @@ from rlkit.seeding import EVAL_SEED_OFFSET
 
 @dataclass
 class BooTConfig:
-    """Official BooT defaults (``DEFAULT_ARGS``, spec §2.1); TT's own are in ``conf/algo/tt.yaml``."""
+    """Official BooT defaults (``DEFAULT_ARGS`` of the official ``bootorl/utils/argparser.py``); TT's own are
+    in ``conf/algo/tt.yaml``."""
 
     dataset: str | None = None           # overrides the env config's dataset
     # sequences

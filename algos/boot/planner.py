@@ -48,7 +48,7 @@ class TokenFilters:
 
 @dataclass
 class PlannerConfig:
-    """BooT's planner defaults (``DEFAULT_ARGS``, spec §2.1)."""
+    """BooT's planner defaults (``DEFAULT_ARGS`` of the official ``bootorl/utils/argparser.py``)."""
 
     horizon: int = 10
     beam_width: int = 128

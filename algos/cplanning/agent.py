@@ -1,6 +1,6 @@
 """C-Planning (Zhang, Eysenbach, Salakhutdinov, Levine, Gonzalez; ICLR 2022): C-learning whose
 training data is collected through a graph-search curriculum of waypoints (EM view: the E-step
-picks waypoints, the M-step is C-learning). No official code exists; constants the spec does not
+picks waypoints, the M-step is C-learning). No official code exists; constants the paper does not
 source are ours and live in :class:`CPlanningConfig` / ``conf/algo/cplanning.yaml``.
 
 Per episode (``train_step``): reset to (s0, g); once ``planning_start`` env steps are collected,
@@ -31,7 +31,8 @@ from rlkit.seeding import EVAL_SEED_OFFSET
 
 @dataclass
 class CPlanningConfig(CLearningConfig):
-    """C-learning's settings plus the curriculum (defaults: spec §6.2, ours where unsourced)."""
+    """C-learning's settings plus the curriculum (defaults: the C-learning release and SoRB where they exist,
+    ours where unsourced; docs/cplanning.md)."""
 
     planning: bool = True
     cost: str = "learned"            # learned (-log min C) | oracle (BFS geodesic, isolates the curriculum)

@@ -4,11 +4,13 @@ A classifier C(s, a, g) = sigmoid(f(s, a, g)) separates goals g drawn from the g
 future of (s, a) from goals drawn from the marginal; w = C / (1 - C) is the density ratio
 p^pi(s_t+ = g | s, a) / p(g). Twin critics and twin Polyak targets; min(C1, C2) everywhere.
 
-Goals are relabelled inside each batch of B transitions (official code, spec §1.2): the first
+Goals are relabelled inside each batch of B transitions (the official C-learning ``c_learning_agent.py``):
+the first
 ``next`` fraction gets g = s_{t+1}, the next ``future`` fraction g = s_{t+1+k} with k from a
 geometric distribution p(k) ~ gamma^k truncated at the episode end, and the remaining half gets the
 current state of another row of the batch (a random goal; next + future must be 0.5). Recursive
-classification (spec §1.3), with a' ~ pi(.|s', g) and w' = C'/(1 - C') of the target critics
+classification (C-learning paper, Eq. 7; official ``c_learning_agent.py``), with a' ~ pi(.|s', g) and w' =
+C'/(1 - C') of the target critics
 clipped to [0, 1/(1 - gamma)]:
 
     target = 1 (next, future),          gamma w' / (1 + gamma w')   (random)
@@ -38,7 +40,7 @@ from rlkit.rl.sac import SquashedGaussianActor
 
 @dataclass
 class CLearningConfig:
-    """Defaults: the official ``train_eval.py`` (spec §1.5) with C-Planning's 0.3 / 0.2 split."""
+    """Defaults: the official C-learning ``train_eval.py`` with C-Planning's 0.3 / 0.2 split."""
 
     gamma: float = 0.99
     batch_size: int = 256

@@ -1,4 +1,5 @@
-"""C-Planning's E-step: graph search over replay-buffer states (spec §2.2), and its fallback.
+"""C-Planning's E-step: graph search over replay-buffer states (C-Planning paper Sec. 4, with SoRB's graph
+machinery), and its fallback.
 
 Nodes are N states from the replay buffer plus the episode's start and goal. The edge cost from
 node i to node j is -log min(C1, C2)(s_i, pi(s_i, s_j), s_j), i.e. -log of the classifier's

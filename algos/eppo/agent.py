@@ -1,7 +1,7 @@
 """EPPO (Yang et al. 2022, arXiv 2205.09284): PPO on an ensemble of K policies.
 
 On a minibatch with normalised GAE advantages A and the OLD MIXTURE log-probability
-log pi_hat_old(a|s) frozen at collection time (spec §1.3):
+log pi_hat_old(a|s) frozen at collection time (official ``EPPO`` policy code):
 
     L_ens = -E[min(r A, clip(r, 1 - eps, 1 + eps) A)],        r   = pi_hat(a|s) / pi_hat_old(a|s)
     L_sub = -(1/K) sum_k E[min(r_k A, clip(r_k, 1 - eps, 1 + eps) A)],   r_k = pi_k(a|s) / pi_hat_old(a|s)

@@ -1,7 +1,8 @@
 """The EPPO policy ensemble: K members in one batched module, their mixture, and its statistics.
 
 Discrete actions (the paper): member k outputs pi_k(.|s) = softmax(logits_k); the ensemble policy
-is the mixture of probabilities pi_hat(a|s) = (1/K) sum_k pi_k(a|s) (spec §1.2). Acting samples
+is the mixture of probabilities pi_hat(a|s) = (1/K) sum_k pi_k(a|s) (official ``EPPO`` policy code). Acting
+samples
 from pi_hat, evaluation takes argmax pi_hat.
 
 Continuous actions (our extension, not in the paper or code): member k is a diagonal Gaussian
@@ -36,7 +37,8 @@ def mean_pairwise_overlap(gram: torch.Tensor) -> torch.Tensor:
 
 
 def categorical_diversity(probs: torch.Tensor) -> torch.Tensor:
-    """L_div(s) of spec §1.4 for member probabilities [B, K, A]: the mean pairwise <p_i, p_j>,
+    """L_div(s) of the diversity regulariser (EPPO paper Sec. 3.2; official code) for member probabilities
+    [B, K, A]: the mean pairwise <p_i, p_j>,
     i < j. Without the Gram matrix: sum_ij <p_i, p_j> = |sum_k p_k|^2 = K^2 |p_hat|^2, so
     L_div = (K^2 |p_hat|^2 - sum_k |p_k|^2) / (K (K - 1)); 0 for K = 1."""
     K = probs.shape[1]

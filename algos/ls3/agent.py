@@ -1,6 +1,7 @@
 """LS3 (Wilcox et al., CoRL 2021): latent-space safe sets for long-horizon visuomotor control.
 
-Stages (spec §1.1), each resumable after a kill (files under ``<run_dir>/ls3/`` unless ``dataset`` /
+Stages (LS3 paper Alg. 1; official ``latent-space-safe-sets``), each resumable after a kill (files under
+``<run_dir>/ls3/`` unless ``dataset`` /
 ``vae_checkpoint`` name files to reuse across runs):
 
 1. offline data from the scripted teachers (``dataset.npz``);
@@ -13,7 +14,7 @@ Stages (spec §1.1), each resumable after a kill (files under ``<run_dir>/ls3/``
    episodes every latent model gets its fixed number of updates (the VAE never).
 
 The run's own checkpoint (the runner's ``last.pt``) holds everything after stage 5 starts.
-Defaults are the official code's (spec §1.10) with the navigation README overrides (H = 5,
+Defaults are the official code's with the navigation README overrides (H = 5,
 gamma_S = 0.3); conf/algo/ls3.yaml and the ``ls3_*`` presets set the others.
 """
 
@@ -46,7 +47,7 @@ from rlkit.seeding import EVAL_SEED_OFFSET
 
 @dataclass
 class LS3Config(PlannerConfig):
-    """Official defaults (spec §1.10); planner keys are :class:`PlannerConfig`'s."""
+    """Official defaults (``latentsafesets/utils/arg_parser.py``); planner keys are :class:`PlannerConfig`'s."""
 
     # offline data and VAE
     n_demos: int = 50
@@ -183,7 +184,7 @@ class LS3:
 
     def train_vae(self, images: np.ndarray) -> dict[str, float]:
         """Mean-MSE + beta KL on random offline images; ``enc_data_aug``: the input is a second
-        random crop of the target crop (spec §1.2). Resumes from its stage file."""
+        random crop of the target crop (official ``enc_data_aug``). Resumes from its stage file."""
         cfg, path = self.cfg, self._stage_path(self.cfg.vae_checkpoint, "vae.pt")
         start = 0
         if path is not None and path.exists():

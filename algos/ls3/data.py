@@ -1,4 +1,5 @@
-"""LS3's offline data (spec §1.1, §2.1) and the VAE's image augmentation (spec §1.2).
+"""LS3's offline data (teacher demos and constraint violations) and the VAE's image augmentation
+(official ``latent-space-safe-sets``).
 
 :func:`collect_offline` runs an env's scripted teachers (``env.teacher(kind, rng)``): noisy task demos
 (``on_policy = 1``), constraint-violating trajectories and, for the reacher, short random-walk

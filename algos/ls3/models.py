@@ -1,4 +1,5 @@
-"""LS3's latent-space models (spec §1.3-1.7), all on latents z of the frozen VAE.
+"""LS3's latent-space models (LS3 paper Sec. 4; official ``latentsafesets/modules``), all on latents z of the
+frozen VAE.
 
 - :class:`LatentReplay`: FIFO rows of (mu, log_std) for obs and next obs plus labels; every batch
   draws a fresh z = mu + exp(log_std) * eps.
@@ -73,7 +74,7 @@ class LatentReplay:
 
 
 def trajectory_labels(rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Safe-set labels and reward-to-go of one trajectory (spec §1.5, §1.4).
+    """Safe-set labels and reward-to-go of one trajectory (official ``latentsafesets``).
 
     safe[t] = 1 for t up to the last step with reward 0 (goal reached), else 0 (all 0 when the goal
     is never reached); rtg[t] = sum_{k > t} r_k (undiscounted, strictly after t, as the official code)."""
@@ -90,7 +91,7 @@ STD_FLOOR = 1e-6        # the official model's std = exp(log_std) + 1e-6
 
 class DynamicsEnsemble(nn.Module):
     """E Gaussian MLPs over [z, a] -> (mean, std = exp(log_std) + 1e-6) of dz; official size 2 x 128
-    (spec §1.3)."""
+    (official ``PETSDynamics``)."""
 
     def __init__(self, latent_dim: int, action_dim: int, members: int = 5, hidden: Sequence[int] = (128, 128)):
         super().__init__()
@@ -150,7 +151,7 @@ class TargetMixin:
 
 
 class ValueEnsemble(nn.Module, TargetMixin):
-    """V(z) = mean over E MLPs (official 5 x (3 x 200)); Huber loss (spec §1.4)."""
+    """V(z) = mean over E MLPs (official 5 x (3 x 200)); Huber loss (official ``ValueEnsemble``)."""
 
     def __init__(self, latent_dim: int, members: int = 5, hidden: Sequence[int] = (200, 200, 200),
                  gamma: float = 0.99, target_every: int = 100) -> None:
@@ -177,7 +178,7 @@ class ValueEnsemble(nn.Module, TargetMixin):
 
 
 class SafeSet(nn.Module, TargetMixin):
-    """Bellman safe-set classifier f_S(z) (logit), official 3 x 200 (spec §1.5)."""
+    """Bellman safe-set classifier f_S(z) (logit), official 3 x 200 (``BellmanSSEnsemble``)."""
 
     def __init__(self, latent_dim: int, hidden: Sequence[int] = (200, 200, 200), gamma_s: float = 0.3,
                  kind: str = "bellman", reduction: str = "max", target_every: int = 100) -> None:
@@ -207,7 +208,7 @@ class SafeSet(nn.Module, TargetMixin):
 
 class LatentClassifier(nn.Module):
     """Indicator logit on the next latent: the constraint (``label=constraint``) or goal
-    (``label=goal``: reward == 0) classifier, official 3 x 200 (spec §1.6-1.7)."""
+    (``label=goal``: reward == 0) classifier, official 3 x 200."""
 
     def __init__(self, latent_dim: int, label: str, hidden: Sequence[int] = (200, 200, 200)) -> None:
         super().__init__()

@@ -1,4 +1,5 @@
-"""LS3's CEM model-predictive planner in latent space (spec §1.8), batched over candidates x particles.
+"""LS3's CEM model-predictive planner in latent space (LS3 paper Sec. 4.4; official ``CEMSafeSetPolicy``),
+batched over candidates x particles.
 
 Per env step, from the current latent z_0:
 

@@ -49,7 +49,7 @@ TEST_SEED = 20_000_003   # problem-seed offset of the final report's test set (e
 @dataclass
 class RLQPConfig:
     """Defaults: the paper's parametrisation (per-row actor, absolute log10 rho over 12 decades,
-    log-space noise) with the CPU schedule measured in spec 6.1 (variant A). The released
+    log-space noise) with our CPU schedule (docs/rlqp.md). The released
     trainer's values are in ``conf/experiment/rlqp_paper.yaml``.
 
     Noise magnitudes are in decades of rho (log10 units).

@@ -14,7 +14,7 @@ information and makes the inputs O(1) for the MLP.
 Actions (ExpTanh): the actor's tanh output a in [-1, 1] gives
 
 - ``param="paper"``:    rho_i = 10^(6 a)               (absolute, over [1e-6, 1e6]);
-- ``param="relative"``: rho_i = rho_osqp_i * 10^(3 a)  (variant B of spec 6.1: relative to OSQP's
+- ``param="relative"``: rho_i = rho_osqp_i * 10^(3 a)  (our variant: relative to OSQP's
   own rho_vec at the current estimate; two global features, log10(rho_est)/3 and the clipped
   log10 primal/dual residual ratio / 2, are appended to every row).
 """
@@ -116,7 +116,8 @@ class LearnedRhoPolicy:
 
 
 class ActiveSetRule:
-    """Hand rule (spec 6.1): OSQP's estimate, x10 on rows whose z sits on a bound, x0.1 elsewhere."""
+    """Hand rule (ours, a reference for the learned policy): OSQP's estimate, x10 on rows whose z sits on a
+    bound, x0.1 elsewhere."""
 
     def __init__(self, factor: float = 10.0, tol: float = 1e-8) -> None:
         self.factor, self.tol = factor, tol

@@ -1,7 +1,7 @@
 """Packed, preallocated tensor storage: every field is a column slice of one [capacity, width] tensor.
 
 Sampling a batch is one ``index_select`` on that tensor followed by free views, measured 3-20x
-faster on CPU than one gather per field (docs/baselines.md; ../shared/specs/peers.md 4.4).
+faster on CPU than one gather per field (docs/baselines.md).
 Fields are stored as float32 (integers, e.g. discrete actions, are exact up to 2**24). The
 tensor may live on the GPU.
 """
