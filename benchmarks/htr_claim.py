@@ -1,5 +1,5 @@
 """HTR claim experiment: with sparse rewards only, hindsight task relabelling lets PEARL learn to
-reach goals it otherwise does not reach (Packer et al. 2021), at CPU scale (our CPU design, docs/cplanning.md).
+reach goals it otherwise does not reach (Packer et al. 2021), at CPU scale (docs/htr.md).
 
     .venv/bin/python benchmarks/htr_claim.py --seeds 3 --iterations 160 --out results/htr/results.md
 
@@ -19,7 +19,7 @@ near them by accident, so "off-line" goals (> 12 degrees from those lines) are r
 Pass rule (fixed before the runs, for three arms): with success averaged over the
 last 3 evaluations and over seeds, (a) HTR - PEARL-sparse >= 0.08, (b) HTR >= PEARL-dense-critic
 - 0.05 (close to the dense proxy, or above it), and (c) HTR's first successful evaluation comes
-before PEARL-sparse's on every seed. Spec §6.1 measured the dense-critic arm near 0 at this budget,
+before PEARL-sparse's on every seed. Our prototype measured the dense-critic arm near 0 at this budget,
 so (b) may hold only because the proxy fails; the table says which.
 
 Second setting, ``--goal-radius 0.2 --arms pearl_sparse,htr_ser`` (the weaker rule, fixed

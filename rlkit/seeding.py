@@ -7,6 +7,8 @@ Captured states contain only tensors, numbers, strings, lists and dicts, so chec
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -87,3 +89,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class TorchRNGStream:
+    """A stream of torch's global CPU generator of its own, for code that draws with the global
+    generator (``torch.randn_like``, ``torch.multinomial``) but must not consume the training
+    stream, e.g. evaluating a stochastic policy. Under :meth:`active` the global generator holds
+    this stream's state; afterwards it is back where it was, and the stream has advanced."""
+
+    def __init__(self, seed: int) -> None:
+        self.state = torch.Generator().manual_seed(seed).get_state()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.state)
+            yield
+            self.state = torch.get_rng_state()

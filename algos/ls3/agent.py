@@ -1,8 +1,8 @@
 """LS3 (Wilcox et al., CoRL 2021): latent-space safe sets for long-horizon visuomotor control.
 
 Stages (LS3 paper Alg. 1; official ``latent-space-safe-sets``), each resumable after a kill (files under
-``<run_dir>/ls3/`` unless ``dataset`` /
-``vae_checkpoint`` name files to reuse across runs):
+``<run_dir>/ls3/``, or under ``stage_dir`` to share them across runs, e.g. the arms of an ablation;
+``dataset`` / ``vae_checkpoint`` name single files to reuse):
 
 1. offline data from the scripted teachers (``dataset.npz``);
 2. the VAE, trained on every offline image, then frozen (``vae.pt``, saved every
@@ -63,6 +63,7 @@ class LS3Config(PlannerConfig):
     vae_iters: int = 100_000
     enc_data_aug: bool = True
     vae_checkpoint: str | None = None
+    stage_dir: str | None = None      # where the stage files go (default <run_dir>/ls3)
     # latent models
     buffer_size: int = 35_000
     batch_size: int = 256
@@ -163,6 +164,8 @@ class LS3:
     def _stage_path(self, configured: str | None, name: str) -> Path | None:
         if configured:
             return Path(configured)
+        if self.cfg.stage_dir:
+            return Path(self.cfg.stage_dir) / name
         return None if self.run_dir is None else self.run_dir / "ls3" / name
 
     # ------------------------------------------------------------------ stage 1-3

@@ -33,6 +33,7 @@ from rlkit.env_spec import EnvLike, true_next_obs
 from rlkit.nn import policy_network
 from rlkit.nn.optim import adam
 from rlkit.rl.common import EnvLoop, RunningMeanStd, act_batched
+from rlkit.seeding import EVAL_SEED_OFFSET, TorchRNGStream
 
 
 @dataclass
@@ -58,6 +59,7 @@ class PPOConfig:
     bootstrap_truncated: bool = True
     encoder: str = "mlp"          # "nature_cnn": Nature-DQN trunks for [C, H, W] image observations
     norm_returns: bool = False    # Tianshou's reward_normalization (module docstring)
+    eval_deterministic: bool = True   # false: evaluate the sampled policy (e.g. EPPO's mixture)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
@@ -208,6 +210,7 @@ class PPO:
                  seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
         self.loop = EnvLoop(env, cfg.num_envs, seed)
+        self.eval_stream = TorchRNGStream(seed + EVAL_SEED_OFFSET)
         space = self.loop.envs.single_action_space
         self.obs_shape = tuple(self.loop.envs.single_observation_space.shape)
         self.obs_dim = int(np.prod(self.obs_shape))
@@ -348,16 +351,22 @@ class PPO:
                            len(self.obs_shape))
 
     def evaluate(self, episodes: int) -> dict[str, float]:
-        return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
+        """``episodes`` episodes in the evaluation env with the greedy policy, or with the sampled one
+        (``eval_deterministic=false``) drawing from an evaluation stream of its own."""
+        if self.cfg.eval_deterministic:
+            return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
+        with self.eval_stream.active():
+            return self.loop.evaluator.run(lambda o: self.act(o, deterministic=False), episodes)
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optim": self.optim.state_dict(),
                 "updates": self.updates, "loop": self.loop.state_dict(),
-                "return_rms": self.return_rms.state_dict()}
+                "return_rms": self.return_rms.state_dict(), "eval_stream": self.eval_stream.state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
         self.updates = int(state["updates"])
         self.return_rms.load_state_dict(state["return_rms"])
+        self.eval_stream.state = state["eval_stream"]
         self.loop.load_state_dict(state["loop"])

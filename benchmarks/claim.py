@@ -1,0 +1,97 @@
+"""Run a claim experiment: one Hydra multirun per arm (seeds as a sweep, in parallel with the
+joblib launcher), then read the run directories back into a table and the verdict of the pass rule
+(``rlkit.analysis.claim_table``).
+
+    .venv/bin/python benchmarks/claim.py eppo_minigrid                    # as specified, into results/
+    .venv/bin/python benchmarks/claim.py eppo_minigrid --seeds 3 --workers 2
+    .venv/bin/python benchmarks/claim.py eppo_minigrid --tiny --out-dir /tmp/claims   # smoke run
+
+A claim is ``benchmarks/claims/<name>.yaml``: ``title``, ``description``, ``overrides`` (shared by
+every arm), ``arms`` (arm -> its overrides), ``seeds``, ``metrics`` (column -> reduction of a logged
+metric, see ``rlkit.analysis.reduce_metric``), ``rules`` (the pass rule, fixed before the runs),
+``results`` (where the table goes) and ``tiny`` (overrides of the smoke test). Run directories live
+under ``--out-dir/<name>/<arm>/s<seed>``; rerunning the same command resumes killed runs exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = ROOT / "benchmarks" / "claims"
+
+
+def load_claim(name: str) -> dict:
+    path = CLAIMS / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in CLAIMS.glob("*.yaml"))
+        raise SystemExit(f"error: no claim {name!r} in {CLAIMS}; choose one of {known}")
+    return yaml.safe_load(path.read_text())
+
+
+def arm_command(claim: dict, arm: str, seeds: int, workers: int, sweep_dir: Path, tiny: bool) -> list[str]:
+    """The multirun of one arm: shared overrides, the arm's overrides, every seed."""
+    extra = claim.get("tiny", []) if tiny else []
+    return [sys.executable, str(ROOT / "run.py"), "-m", *claim.get("overrides", []), *claim["arms"][arm],
+            *extra, f"label={arm}", "seed=" + ",".join(map(str, range(seeds))), "hydra/launcher=joblib",
+            f"hydra.launcher.n_jobs={workers}", f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=s${seed}"]
+
+
+def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: bool,
+              results: Path | None) -> tuple[Path, bool]:
+    from rlkit.analysis import claim_table, claim_values
+
+    claim = load_claim(name)
+    seeds = seeds or int(claim["seeds"])
+    start = time.time()
+    dirs = {}
+    for arm in claim["arms"]:
+        dirs[arm] = out_dir / name / arm
+        cmd = arm_command(claim, arm, seeds, workers, dirs[arm], tiny)
+        print("$", shlex.join(cmd[1:]), flush=True)
+        done = subprocess.run(cmd, cwd=ROOT)
+        if done.returncode:
+            raise SystemExit(f"error: arm {arm!r} failed (exit {done.returncode}); rerun the same command "
+                             "to resume its runs")
+    values = claim_values(dirs, claim["metrics"])
+    table, passed = claim_table(values, claim["metrics"], claim["rules"])
+    command = shlex.join([".venv/bin/python", "benchmarks/claim.py", *sys.argv[1:]])
+    shared = " ".join(claim.get("overrides", []))
+    text = "\n".join([f"# {claim['title']}", "", claim["description"].strip(), "",
+                      f"Command: `{command}` ({seeds} seeds per arm, {(time.time() - start) / 60:.1f} min of "
+                      f"wall time in this invocation; run directories under `{out_dir / name}`). Mean [95% "
+                      "bootstrap interval] over seeds.", "",
+                      f"Arms (overrides of `run.py`; shared by all: `{shared}`):", "",
+                      *[f"- {arm}: `{' '.join(o) or '(none)'}`" for arm, o in claim["arms"].items()], "",
+                      *table]) + "\n"
+    path = results or (out_dir / name / "results.md" if tiny else ROOT / claim["results"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.with_suffix(".json").write_text(json.dumps(values.to_dict(orient="records"), indent=1))
+    print(text)
+    return path, passed
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("name", help="a claim of benchmarks/claims/ (file name without .yaml)")
+    p.add_argument("--seeds", type=int, default=None, help="default: the claim's own")
+    p.add_argument("--workers", type=int, default=2, help="runs in parallel (joblib launcher)")
+    p.add_argument("--out-dir", type=Path, default=Path.home() / "rlkit-runs" / "claims",
+                   help="where the run directories go (keep it outside /tmp for runs that span sessions)")
+    p.add_argument("--results", type=Path, default=None, help="default: the claim's results file")
+    p.add_argument("--tiny", action="store_true", help="the claim's tiny overrides (smoke test)")
+    args = p.parse_args(argv)
+    run_claim(args.name, args.seeds, args.workers, args.out_dir.expanduser().resolve(), args.tiny, args.results)
+
+
+if __name__ == "__main__":
+    main()
