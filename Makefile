@@ -35,7 +35,7 @@ lint: $(STAMP)
 
 bench: EXTRAS = dev,bench
 bench: $(STAMP)
-	$(PY) benchmarks/bench_sac_ppo_vs_sb3.py
+	$(PY) benchmarks/baselines_speed.py
 
 clean:
 	rm -rf $(VENV) outputs multirun

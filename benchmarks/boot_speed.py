@@ -21,8 +21,10 @@ from rlkit.algos.boot import BeamPlanner, PlannerConfig, QuantileDiscretizer
 from rlkit.algos.boot.model import TrajectoryGPT, trajectory_loss
 
 
-def _planner(model: TrajectoryGPT, disc: QuantileDiscretizer, cache: bool, seed: int) -> BeamPlanner:
-    cfg = PlannerConfig(horizon=10, beam_width=128, n_expand=2, max_context_transitions=5, cache=cache)
+def _planner(model: TrajectoryGPT, disc: QuantileDiscretizer, cache: bool, seed: int,
+             args: argparse.Namespace) -> BeamPlanner:
+    cfg = PlannerConfig(horizon=args.horizon, beam_width=args.beam_width, n_expand=2, max_context_transitions=5,
+                        cache=cache)
     return BeamPlanner(model, disc, cfg, torch.Generator().manual_seed(seed))
 
 
@@ -30,12 +32,12 @@ def planning(args: argparse.Namespace) -> list[str]:
     torch.manual_seed(0)
     obs, act = 11, 3
     D = obs + act + 2
-    model = TrajectoryGPT(obs, act, 100, 10 * D - 1, 4, 4, 128, 0.1).eval()
+    model = TrajectoryGPT(obs, act, 100, 10 * D - 1, args.layers, 4, args.width, 0.1).eval()
     disc = QuantileDiscretizer(np.random.default_rng(0).normal(size=(5000, D)), 100)
     prefix = torch.randint(0, 100, (1, 5 * D + obs))
     rows, plans = [], {}
     for cache, reps in ((False, args.uncached_reps), (True, args.cached_reps)):
-        planner = _planner(model, disc, cache, seed=1)
+        planner = _planner(model, disc, cache, 1, args)
         times, out = [], []
         for _ in range(reps):
             t0 = time.perf_counter()
@@ -44,7 +46,7 @@ def planning(args: argparse.Namespace) -> list[str]:
         plans[cache] = out
         rows.append((cache, float(np.median(times)), planner.model_calls / reps))
     same = all(torch.equal(a, b) for a, b in zip(plans[False], plans[True], strict=False))
-    batch = _planner(model, disc, True, seed=1)
+    batch = _planner(model, disc, True, 1, args)
     t0 = time.perf_counter()
     batch.plan(prefix.repeat(args.episodes, 1))
     per_episode = (time.perf_counter() - t0) / args.episodes
@@ -71,7 +73,7 @@ def training(args: argparse.Namespace) -> list[str]:
     variants = (("textbook attention + per-tensor AdamW", False), ("fused attention + foreach AdamW", True))
     for name, fused in variants:
         torch.manual_seed(0)
-        model = TrajectoryGPT(obs, act, 100, T, 4, 4, 128, 0.1, fused_attention=fused)
+        model = TrajectoryGPT(obs, act, 100, T, args.layers, 4, args.width, 0.1, fused_attention=fused)
         opt = torch.optim.AdamW(model.optimizer_groups(0.1), lr=1e-3, betas=(0.9, 0.95), foreach=fused)
         w = model.token_weights()
 
@@ -100,6 +102,10 @@ def main() -> None:
     p.add_argument("--cached-reps", type=int, default=3)
     p.add_argument("--episodes", type=int, default=8)
     p.add_argument("--train-steps", type=int, default=3)
+    p.add_argument("--beam-width", type=int, default=128, help="official: 128")
+    p.add_argument("--horizon", type=int, default=10, help="official: 10")
+    p.add_argument("--layers", type=int, default=4, help="official: 4 (of 4 heads)")
+    p.add_argument("--width", type=int, default=128, help="official: 128")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), CPU\n")

@@ -11,7 +11,7 @@ layout, which the evaluation env uses so that it meets layouts never seen in tra
 ``fast_view=True`` (default) replaces MiniGrid's observation builder by ``EgocentricView``, which
 returns the identical 7x7x3 image (tested against ``gen_obs`` on every step of random episodes on
 five tasks, and through box, door and pickup/drop changes) 4-8x faster (15-25 against 96-116 us
-per call on six tasks, ``benchmarks/minigrid_view.py``): MiniGrid slices, rotates and masks
+per call on six tasks, ``benchmarks/minigrid_view_speed.py``): MiniGrid slices, rotates and masks
 the grid cell by cell through Python objects, which dominated the cost of a training step on these
 small tasks.
 """

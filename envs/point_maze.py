@@ -6,7 +6,9 @@ per axis), clipped, moves the point in ``substeps`` = 10 sub-steps of 0.1 a, axi
 sub-move into a wall or out of the map is dropped (no bounce), so a step moves at most one cell
 per axis. Starts are the centre of cell ``start_cell`` + U(0, 1)^2 jitter (``start="fixed"``) or a
 uniformly drawn free cell + jitter (``start="uniform"``); goals are a uniformly drawn free cell +
-jitter. Success: ||s - g|| < ``success_radius`` (1.0). Observation: [s / (H, W), g / (H, W)].
+jitter, among the cells at least ``goal_min_fraction`` x the longest BFS distance from the start
+cell (0: every free cell; 0.6: the "far goals" of an evaluation split). Success: ||s - g|| <
+``success_radius`` (1.0). Observation: [s / (H, W), g / (H, W)].
 Reward 1 on success, else 0 (goal-conditioned learners relabel goals and ignore it).
 
 Maps (``#`` wall, ``.`` free, row 0 on top): FourRooms, Maze6x6 and Maze11x11 of the SoRB
@@ -91,7 +93,8 @@ class PointMazeEnv(gym.Env):
 
     def __init__(self, maze: str = "Maze6x6", resize: int = 2, max_steps: int = 60, action_noise: float = 0.1,
                  success_radius: float = 1.0, start: str = "fixed", start_cell: tuple[int, int] = (0, 0),
-                 substeps: int = 10, terminate_on_success: bool = False) -> None:
+                 substeps: int = 10, terminate_on_success: bool = False,
+                 goal_min_fraction: float = 0.0) -> None:
         if start not in ("fixed", "uniform"):
             raise ValueError(f"start={start!r} must be fixed or uniform")
         self.walls = wall_map(maze, resize)
@@ -102,6 +105,10 @@ class PointMazeEnv(gym.Env):
         self.max_steps, self.action_noise, self.success_radius = max_steps, action_noise, success_radius
         self.start, self.start_cell, self.substeps = start, np.asarray(start_cell), substeps
         self.terminate_on_success = terminate_on_success
+        if not 0.0 <= goal_min_fraction <= 1.0:
+            raise ValueError(f"goal_min_fraction={goal_min_fraction} must be in [0, 1]")
+        from_start = self.geodesic_between(self.start_cell[None] + 0.5, self.free + 0.5)
+        self.goal_cells = self.free[from_start >= goal_min_fraction * from_start.max()]
         self.scale = np.array([self.H, self.W], dtype=float)
         self.observation_space = gym.spaces.Box(0.0, 1.0, (4,), np.float64)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -118,6 +125,10 @@ class PointMazeEnv(gym.Env):
 
     def sample_free_state(self) -> np.ndarray:
         return self._jittered(self.free[self.np_random.integers(len(self.free))].astype(float))
+
+    def far_threshold(self, fraction: float = 0.6) -> float:
+        """``fraction`` x the longest BFS distance (cells) from the start cell."""
+        return fraction * float(self.geodesic_between(self.start_cell[None] + 0.5, self.free + 0.5).max())
 
     def move(self, pos: np.ndarray, action: np.ndarray) -> np.ndarray:
         """``substeps`` sub-moves of 0.1 a, axis by axis; blocked sub-moves are dropped."""
@@ -165,7 +176,11 @@ class PointMazeEnv(gym.Env):
             self.pos = self._jittered(self.start_cell.astype(float))
         else:
             self.pos = self.sample_free_state()
-        self.goal = np.asarray(options["goal"], float) if "goal" in options else self.sample_free_state()
+        if "goal" in options:
+            self.goal = np.asarray(options["goal"], float)
+        else:
+            cell = self.goal_cells[self.np_random.integers(len(self.goal_cells))]
+            self.goal = self._jittered(cell.astype(float))
         self.t = 0
         return self._obs(), {}
 

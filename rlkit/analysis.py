@@ -163,9 +163,11 @@ def check_rule(rule: str, values: pd.DataFrame) -> tuple[bool, str]:
     return bool(ok_each.all()), f"{int(ok_each.sum())} of {len(ok_each)} seeds"
 
 
-def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str]) -> tuple[list[str], bool]:
+def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str | dict]
+                ) -> tuple[list[str], bool]:
     """Markdown lines (arm means with 95% bootstrap intervals, per-seed values, the rules and their
-    verdicts) and whether every rule holds."""
+    verdicts) and whether every rule holds. A rule is a :func:`check_rule` string, or
+    ``{any: [[rule, ...], [rule, ...]]}``: holds when every rule of at least one group holds."""
     cols = list(metrics)
     lines = ["| arm | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for arm, g in values.groupby("arm", sort=False):
@@ -178,9 +180,19 @@ def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str]
               "|---|---|" + "---|" * len(cols)]
     for _, r in values.iterrows():
         lines.append(f"| {r['arm']} | {r['seed']} | " + " | ".join(f"{r[c]:.4g}" for c in cols) + " |")
-    verdicts = [(rule, *check_rule(rule, values)) for rule in rules]
-    passed = all(ok for _, ok, _ in verdicts)
     lines += ["", "Pass rule (written before the runs; every line must hold):", ""]
-    lines += [f"- `{rule}`: {'holds' if ok else 'fails'} ({detail})" for rule, ok, detail in verdicts]
+    passed = True
+    for rule in rules:
+        if isinstance(rule, str):
+            ok, detail = check_rule(rule, values)
+            lines.append(f"- `{rule}`: {'holds' if ok else 'fails'} ({detail})")
+        else:
+            groups = [[(r, *check_rule(r, values)) for r in group] for group in rule["any"]]
+            ok = any(all(g_ok for _, g_ok, _ in group) for group in groups)
+            lines.append(f"- any of the following groups ({'holds' if ok else 'fails'}):")
+            for i, group in enumerate(groups):
+                lines += [f"  - group {i + 1}: `{r}`: {'holds' if g_ok else 'fails'} ({d})"
+                          for r, g_ok, d in group]
+        passed = passed and ok
     lines += ["", f"**Verdict: {'PASS' if passed else 'FAIL'}**"]
     return lines, passed

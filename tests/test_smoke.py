@@ -80,7 +80,9 @@ def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_pa
         assert "eval/pa_bps" in summary["final"]
     if algo == "rlqp":
         report = (tmp_path / "comparison.md").read_text()
-        assert "RLQP (learned)" in report and "RLQP (best evaluation)" in report
+        assert "| learned |" in report and "| best |" in report
+        numbers = json.loads((tmp_path / "comparison.json").read_text())
+        assert set(numbers["test"]) == {"osqp", "fixed", "hand_rule", "learned", "best"}
         assert (tmp_path / "policy.pt").exists() and (tmp_path / "policy_best.pt").exists()
 
 

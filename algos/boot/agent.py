@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.env_spec import EnvLike, EnvSpec, eval_env_factory
 from rlkit.nn.optim import adamw
-from rlkit.seeding import EVAL_SEED_OFFSET
+from rlkit.seeding import EVAL_SEED_OFFSET, TorchRNGStream
 
 
 @dataclass
@@ -97,6 +97,10 @@ class BooTConfig:
     value_placeholder: float = PlannerConfig.value_placeholder
     plan_cache: bool = True
     eval_max_steps: int | None = None
+    # evaluation (ours): held-out datasets whose NLL evaluate() reports, and generation checks
+    heldout: dict[str, str] = field(default_factory=dict)           # name -> dataset source
+    heldout_builders: dict[str, str] = field(default_factory=dict)  # name -> builder of a local: file
+    eval_generation_batches: int = 0      # > 0: generated s_t against the data's s_t on this many batches
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -183,6 +187,10 @@ class BooT:
         self.pool_mask = torch.zeros(0, cfg.seq_len * D - 1, dtype=torch.bool)
         self.planner = BeamPlanner(self.model, self.discretizer, cfg.planner(),
                                    torch.Generator(device=self.device).manual_seed(seed + 2))
+        self.heldout = {name: trajectory_windows(load_dataset(src, cfg.heldout_builders.get(name)), cfg.n_bins,
+                                                 cfg.seq_len, cfg.discount, cfg.termination_penalty,
+                                                 self.discretizer)[0]
+                        for name, src in cfg.heldout.items()}
 
     @staticmethod
     def _act_dim(env: EnvLike, D: int) -> int:
@@ -297,8 +305,55 @@ class BooT:
         return {"loss": loss_sum / len(windows), "obs": per[0], "action": per[1], "reward": per[2],
                 "value": per[3], "all": float(sums.sum() / counts.sum())}
 
+    @torch.no_grad()
+    def argmax_error(self, windows: TrajectoryWindows, batch_size: int = 512) -> float:
+        """Bin RMSE of the model's argmax prediction of the observation tokens on ``windows``."""
+        self.model.eval()
+        D, od = self.model.transition_dim, self.model.obs_dim
+        errs = []
+        for idx in torch.arange(len(windows)).split(batch_size):
+            X, Y, mask = windows.batch(idx, self.device)
+            pred = self.model(X).argmax(-1)
+            is_obs = ((torch.arange(Y.shape[1], device=Y.device) + 1) % D < od) & mask.all(0)
+            errs.append(((pred - Y)[:, is_obs].float() ** 2).reshape(-1).cpu())
+        return float(torch.cat(errs).mean().sqrt())
+
+    @torch.no_grad()
+    def generation_error(self, n_batches: int) -> dict[str, float]:
+        """How valid BooT's generations are: on ``n_batches`` training batches, generate as in
+        training, keep the top ``generation_confidence_factor`` of the candidates by confidence, and
+        compare the generated observation tokens of each window's last transition with the data's own
+        (bin RMSE). Windows whose true or generated last transition is a stop token are left out
+        (counted in ``with_stop``). Generation draws (and its dropout) come from an evaluation stream."""
+        cfg, data, od = self.cfg, self.windows, self.model.obs_dim
+        K, D, stop = cfg.seq_len, data.transition_dim, self.discretizer.n_bins
+        gen = cfg.generation()
+        gen.confidence_type = "none"                  # score every candidate, keep the top ones below
+        g = torch.Generator().manual_seed(self.seed + EVAL_SEED_OFFSET)
+        errors, with_stop = [], 0
+        with TorchRNGStream(self.seed + EVAL_SEED_OFFSET).active():
+            for _ in range(n_batches):
+                idx = torch.randint(0, len(data), (cfg.batch_size,), generator=g)
+                X, Y, mask = data.batch(idx, self.device)
+                self.model.train(cfg.generation_dropout)
+                seqs, _, conf = generate(self.model, X, Y, mask, gen, g)
+                kept = torch.topk(conf, max(1, int(len(conf) * cfg.generation_confidence_factor))).indices
+                rows = kept % len(idx) if gen.kind in ("teacherforcing", "tf") else kept // gen.num
+                for k, r in zip(kept.tolist(), rows.tolist(), strict=True):
+                    true = data.tokens[int(data.window_rows[idx[r]]) + K - 1]
+                    made = seqs[k].view(K, D)[-1].cpu()
+                    if true[0] == stop or (made == stop).any():
+                        with_stop += 1
+                        continue
+                    errors.append(float(((made[:od] - true[:od]).float() ** 2).mean()))
+        self.model.eval()
+        return {"generated_state_rmse_bins": float(np.sqrt(np.mean(errors))) if errors else float("nan"),
+                "generated_checked": float(len(errors)), "generated_with_stop": float(with_stop)}
+
     def evaluate(self, episodes: int) -> dict[str, float]:
-        """``episodes`` planned episodes in one batch; env k resets with ``seed + EVAL_SEED_OFFSET + k``."""
+        """``episodes`` planned episodes in one batch (env k resets with ``seed + EVAL_SEED_OFFSET + k``);
+        the NLL and argmax error on each ``heldout`` dataset (``eval/<name>/...``) and, with
+        ``eval_generation_batches``, the generation checks."""
         make = eval_env_factory(self.env)
         envs = [make() for _ in range(episodes)]
         t0 = time.perf_counter()
@@ -313,6 +368,11 @@ class BooT:
             out["eval/normalized_score"] = float(normalized_score(family, res["return"]).mean())
         for env in envs:
             env.close()
+        for name, windows in self.heldout.items():
+            out |= {f"eval/{name}/{k}": v for k, v in self.nll(windows).items()}
+            out[f"eval/{name}/argmax_rmse_bins"] = self.argmax_error(windows)
+        if self.cfg.eval_generation_batches:
+            out |= {f"eval/{k}": v for k, v in self.generation_error(self.cfg.eval_generation_batches).items()}
         return out
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:

@@ -81,12 +81,15 @@ class CPlanning:
         self.buffer = EpisodeBuffer({"obs": (self.sdim,), "action": (self.adim,), "next_obs": (self.sdim,)},
                                     cfg.buffer_size, seed=seed)
         self.rng = np.random.default_rng(seed)
+        # test-time search draws its graph nodes and fallback waypoints from streams of its own
+        self.eval_generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
+        self.eval_rng = np.random.default_rng(seed + EVAL_SEED_OFFSET)
         self.env_steps, self.episodes, self.eval_episodes, self.seed = 0, 0, 0, seed
         self.nodes: np.ndarray | None = None
         self.update_debt = 0.0
 
     # ------------------------------------------------------------------ E-step
-    def _pair_probability(self, src: np.ndarray, dst: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    def pair_probability(self, src: np.ndarray, dst: np.ndarray, chunk: int = 4096) -> np.ndarray:
         """min_j C_j(s_i, pi(s_i, g_k), g_k) for states ``src`` x goals ``dst``, [len(src), len(dst)].
         Evaluated in blocks of about ``chunk`` pairs so activations stay in cache."""
         s = torch.as_tensor(src, dtype=torch.float32, device=self.device)
@@ -106,21 +109,30 @@ class CPlanning:
         achieved = env.unnormalise(src[:, self.goal_slice])
         return env.geodesic_between(achieved[:, None], env.unnormalise(dst)[None])
 
-    def plan(self, start: np.ndarray, goal: np.ndarray) -> tuple[list[np.ndarray], bool]:
+    def sample_nodes(self, generator: torch.Generator) -> np.ndarray:
+        """``num_nodes`` replay states drawn uniformly, the graph's nodes."""
+        rows = torch.randint(self.buffer.size, (self.cfg.num_nodes,), generator=generator)
+        return self.buffer.storage.read(rows)["next_obs"].numpy().astype(np.float64)
+
+    def plan(self, start: np.ndarray, goal: np.ndarray, nodes: np.ndarray | None = None,
+             rng: np.random.Generator | None = None) -> tuple[list[np.ndarray], bool]:
         """Waypoints (goals, normalised like the env's) from state ``start`` to ``goal``, and whether a
         path was found. Graph indices: N replay states, then the start (a source only), then the goal
-        (a destination only); edge i -> j scores reaching node j's goal part from state i."""
+        (a destination only); edge i -> j scores reaching node j's goal part from state i. Training
+        rebuilds its nodes every ``rebuild_every`` episodes; evaluation passes its own ``nodes`` and
+        ``rng`` (the fallback's draw)."""
         cfg = self.cfg
-        if self.nodes is None or self.episodes % cfg.rebuild_every == 0:
-            rows = torch.randint(self.buffer.size, (cfg.num_nodes,), generator=self.buffer.generator)
-            self.nodes = self.buffer.storage.read(rows)["next_obs"].numpy().astype(np.float64)
-        n = len(self.nodes)
-        sources = np.concatenate([self.nodes, start[None]])
-        goals = np.concatenate([self.nodes[:, self.goal_slice], goal[None]])
+        if nodes is None:
+            if self.nodes is None or self.episodes % cfg.rebuild_every == 0:
+                self.nodes = self.sample_nodes(self.buffer.generator)
+            nodes = self.nodes
+        n = len(nodes)
+        sources = np.concatenate([nodes, start[None]])
+        goals = np.concatenate([nodes[:, self.goal_slice], goal[None]])
         if cfg.cost == "oracle":
             pair_cost, max_cost = self._oracle_cost(sources, goals), cfg.oracle_max_hop
         else:
-            prob = self._pair_probability(sources, goals)
+            prob = self.pair_probability(sources, goals)
             pair_cost, max_cost = -np.log(np.clip(prob, 1e-12, 1.0)), -math.log(cfg.min_prob)
         cost = np.full((n + 2, n + 2), np.inf)
         cost[: n + 1, np.r_[0:n, n + 1]] = pair_cost
@@ -132,7 +144,7 @@ class CPlanning:
         else:
             ratio = lambda p: p / np.clip(1 - p, 1e-6, None)          # w = C / (1 - C)
             w_from, w_to = ratio(prob[n, :n]), ratio(prob[:n, n])
-        return [goals[planner.resample_waypoint(w_from, w_to, self.rng)]], False
+        return [goals[planner.resample_waypoint(w_from, w_to, rng or self.rng)]], False
 
     # ------------------------------------------------------------------ acting
     def _action(self, state: np.ndarray, goal: np.ndarray, deterministic: bool) -> np.ndarray:
@@ -181,15 +193,18 @@ class CPlanning:
                                      "action": torch.as_tensor(np.array(actions), dtype=torch.float32),
                                      "next_obs": torch.as_tensor(s[1:], dtype=torch.float32)})
         return {"success": success, "waypoint_reach_rate": reached / max(len(waypoints), 1),
-                "coverage": self._coverage(env, s), "min_distance": min_distance, "length": len(actions)}
+                **self._coverage(env, s), "min_distance": min_distance, "length": len(actions)}
 
-    def _coverage(self, env, states: np.ndarray) -> float:
-        """Farthest distance from the start among an episode's states: BFS cells on point mazes,
-        Euclidean in achieved-goal space elsewhere."""
+    def _coverage(self, env, states: np.ndarray) -> dict[str, float]:
+        """``coverage``: the farthest distance from the start among an episode's states (BFS cells on
+        point mazes, Euclidean in achieved-goal space elsewhere); ``far_fraction`` (point mazes): the
+        fraction of its states at least the env's far threshold (0.6 x the longest BFS distance)
+        from the start."""
         achieved = states[:, self.goal_slice]
-        if hasattr(env, "geodesic_from"):
-            return float(np.max(env.geodesic_from(env.unnormalise(achieved[0]), env.unnormalise(achieved))))
-        return float(np.max(np.linalg.norm(achieved - achieved[0], axis=-1)))
+        if not hasattr(env, "geodesic_from"):
+            return {"coverage": float(np.max(np.linalg.norm(achieved - achieved[0], axis=-1)))}
+        dist = env.geodesic_from(env.unnormalise(achieved[0]), env.unnormalise(achieved))
+        return {"coverage": float(dist.max()), "far_fraction": float(np.mean(dist >= env.far_threshold()))}
 
     def _maybe_update(self) -> None:
         if self.buffer.size < self.cfg.batch_size or self.env_steps < self.cfg.random_steps:
@@ -211,18 +226,30 @@ class CPlanning:
         self.episodes += 1
         metrics = {"train/episode_success": out["success"], "train/env_steps": float(self.env_steps),
                    "cplanning/coverage": out["coverage"], **getattr(self, "last_losses", {})}
+        if "far_fraction" in out:
+            metrics["cplanning/far_fraction"] = out["far_fraction"]
         if found is not None:
             metrics |= {"cplanning/path_found": float(found), "cplanning/waypoints": float(len(waypoints)),
                         "cplanning/waypoint_reach_rate": out["waypoint_reach_rate"]}
         return metrics
 
     def evaluate(self, episodes: int) -> dict[str, float]:
-        """Greedy episodes in the eval env with the goal given directly (no search unless test_search)."""
+        """Greedy episodes in the eval env with the goal given directly; with ``test_search`` the same
+        episodes (same resets) again through SoRB-style search waypoints, as ``eval/search_*``."""
+        first = self.eval_episodes
+        self.eval_episodes += episodes
+        out = self._evaluate(first, episodes, search=False)
+        if self.cfg.test_search and self.buffer.size > 0:
+            out |= {k.replace("eval/", "eval/search_"): v
+                    for k, v in self._evaluate(first, episodes, search=True).items()}
+        return out
+
+    def _evaluate(self, first: int, episodes: int, search: bool) -> dict[str, float]:
+        nodes = self.sample_nodes(self.eval_generator) if search else None
         results = []
-        for _ in range(episodes):
-            obs, _ = self.eval_env.reset(seed=self.seed + EVAL_SEED_OFFSET + self.eval_episodes)
-            self.eval_episodes += 1
-            waypoints = self.plan(obs[:self.sdim], obs[self.sdim:])[0] if self.cfg.test_search else []
+        for k in range(first, first + episodes):
+            obs, _ = self.eval_env.reset(seed=self.seed + EVAL_SEED_OFFSET + k)
+            waypoints = self.plan(obs[:self.sdim], obs[self.sdim:], nodes, self.eval_rng)[0] if search else []
             results.append(self.run_episode(self.eval_env, obs, waypoints, explore=False, store=False))
         mean = lambda k: float(np.mean([r[k] for r in results]))
         return {"eval/success": mean("success"), "eval/return": mean("success"), "eval/length": mean("length"),
@@ -242,7 +269,8 @@ class CPlanning:
                 "counters": torch.tensor([self.env_steps, self.episodes, self.eval_episodes]),
                 "update_debt": self.update_debt, "rng": generator_state(self.rng),
                 "env": env_state(self.env), "eval_env": env_state(self.eval_env),
-                "nodes": None if self.nodes is None else torch.as_tensor(self.nodes)}
+                "nodes": None if self.nodes is None else torch.as_tensor(self.nodes),
+                "eval_generator": self.eval_generator.get_state(), "eval_rng": generator_state(self.eval_rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from rlkit.env_state import load_env_state
@@ -256,3 +284,5 @@ class CPlanning:
         load_env_state(self.env, state["env"])
         load_env_state(self.eval_env, state["eval_env"])
         self.nodes = None if state["nodes"] is None else state["nodes"].numpy()
+        self.eval_generator.set_state(state["eval_generator"])
+        set_generator_state(self.eval_rng, state["eval_rng"])

@@ -17,6 +17,7 @@ Actions are a = log10(rho) / 6 (``param="paper"``, ExpTanh) or log10(rho / rho_o
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from rlkit.algos.rlqp.policy import (
     rho_from_action,
     row_features,
 )
-from rlkit.algos.rlqp.report import compare, evaluate_policy
+from rlkit.algos.rlqp.report import compare, evaluate_policy, larger_problems, maros_meszaros
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
 from rlkit.env_spec import EnvLike, env_factory
@@ -74,6 +75,12 @@ class RLQPConfig:
     random_episodes: int = 30         # log-uniform scalar rho in [1e-3, 1e3] + per-row noise
     updates_per_episode: int = 200
     eval_per_class: int = 5
+    # the end-of-run report (write_report): test problems per class, larger problems per class
+    # (report.LARGER: bigger sizes and the unseen Eq QP class), Maros-Meszaros .mat files of a folder
+    report_per_class: int | None = None   # default: eval_per_class
+    report_larger_per_class: int = 0
+    report_maros_meszaros: str | None = None
+    report_mm_max: int = 1500             # largest n + m of a Maros-Meszaros problem in the report
 
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
@@ -210,25 +217,34 @@ class RLQP:
                 "eval/speedup_vs_osqp": self._osqp_eval["iterations"] / max(out["iterations"], 1.0)}
 
     def write_report(self, run_dir: Path) -> None:
-        """End of a run: save ``policy.pt`` and ``comparison.md`` (osqp default, fixed rho, the
-        hand active-set rule and the learned policy on test problems of the training
-        distribution, drawn apart from the evaluation set). When the runner kept a best
-        checkpoint (highest ``eval/return`` on the evaluation set), its policy is saved as
-        ``policy_best.pt`` and reported beside the final one."""
+        """End of a run: save ``policy.pt``, and ``comparison.md`` / ``comparison.json`` (mean
+        iterations per set and method: osqp default, fixed rho, the hand active-set rule and the
+        learned policy) on test problems of the training distribution drawn apart from the
+        evaluation set, and on the larger / Maros-Meszaros sets when configured. When the runner
+        kept a best checkpoint (highest ``eval/return`` on the evaluation set, i.e. the
+        validation-selected snapshot), its policy is saved as ``policy_best.pt`` and reported as
+        ``best`` beside the final one."""
         from rlkit.checkpoint import load_checkpoint
 
+        cfg = self.cfg
         self.policy().save(run_dir / "policy.pt")
-        methods = {"osqp default (adaptive rho)": "osqp", "fixed rho": "fixed",
-                   "hand active-set rule": ActiveSetRule(), "RLQP (learned)": self.policy()}
+        methods = {"osqp": "osqp", "fixed": "fixed", "hand_rule": ActiveSetRule(), "learned": self.policy()}
         best = run_dir / "checkpoints" / "best.pt"
         if best.is_file():
-            state = load_checkpoint(best)
-            methods["RLQP (best evaluation)"] = self.policy(state["algo"]["learner"]["actor"])
-            methods["RLQP (best evaluation)"].save(run_dir / "policy_best.pt")
-        test_set = self._held_out(self.seed + TEST_SEED, self.cfg.eval_per_class)
-        rows, _ = compare(test_set, methods, self.solve_settings(), "test problems")
-        (run_dir / "comparison.md").write_text("\n".join(rows) + "\n")
-        print("\n".join(rows))
+            methods["best"] = self.policy(load_checkpoint(best)["algo"]["learner"]["actor"])
+            methods["best"].save(run_dir / "policy_best.pt")
+        sets = {"test": self._held_out(self.seed + TEST_SEED, cfg.report_per_class or cfg.eval_per_class)}
+        if cfg.report_larger_per_class:
+            sets["larger"] = larger_problems(cfg.report_larger_per_class, self.seed + TEST_SEED + 1)
+        if cfg.report_maros_meszaros:
+            sets["maros_meszaros"] = maros_meszaros(cfg.report_maros_meszaros, cfg.report_mm_max)
+        lines, numbers = [], {}
+        for name, problems in sets.items():
+            rows, numbers[name] = compare(problems, methods, self.solve_settings(), f"{name} problems")
+            lines += rows
+        (run_dir / "comparison.md").write_text("\n".join(lines) + "\n")
+        (run_dir / "comparison.json").write_text(json.dumps(numbers, indent=1))
+        print("\n".join(lines))
 
     def state_dict(self) -> dict[str, Any]:
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),

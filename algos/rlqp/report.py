@@ -3,12 +3,34 @@ refactorisations and wall time, per problem class."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlkit.envs.qp.admm import ADMM, Settings, Status
-from rlkit.envs.qp.problems import QP
+from rlkit.envs.qp.problems import QP, generate, load_maros_meszaros
+
+#: The larger report set: bigger sizes of every class, and Eq QP, a class never trained on.
+LARGER = {"random_qp": (50, 100), "eq_qp": (20, 60), "portfolio": (6, 10), "lasso": (6, 10),
+          "svm": (6, 10), "control": (10, 20), "huber": (4, 5)}
+
+
+def larger_problems(per_class: int, seed: int) -> list[QP]:
+    """``per_class`` problems of every class of :data:`LARGER`, sizes uniform in its range."""
+    rng = np.random.default_rng(seed)
+    return [generate(c, int(rng.integers(lo, hi + 1)), rng) for c, (lo, hi) in LARGER.items()
+            for _ in range(per_class)]
+
+
+def maros_meszaros(folder: str | Path, max_size: int) -> list[QP]:
+    """The Maros-Meszaros problems (``.mat`` files) of ``folder`` with n + m <= ``max_size``."""
+    paths = sorted(Path(folder).glob("*.mat"))
+    if not paths:
+        raise ValueError(f"algo.report_maros_meszaros={str(folder)!r} holds no .mat files; point it at a "
+                         "folder of Maros-Meszaros problems or set it to null")
+    problems = [load_maros_meszaros(str(p)) for p in paths]
+    return [qp for qp in problems if qp.n + qp.m <= max_size]
 
 
 def sgm(its: list[int], shift: float = 10.0) -> float:
@@ -44,7 +66,8 @@ def compare(problems: list[QP], methods: dict[str, Any], settings: Settings,
 
 
 def read_report(text: str) -> dict[str, Any]:
-    """Parse a report written by ``compare`` (and ``benchmarks/rlqp_claim.py``) back into data:
+    """Parse a report written by ``compare`` (also the tables of the earlier ``benchmarks/rlqp_claim.py`` in
+    results/rlqp/) back into data:
     ``{"validation": {episode: mean its}, "sets": {title: [{"class", "method", "mean", "sgm",
     "solved", "refactorisations", "ms"}, ...]}}`` (for notebooks and cross-seed summaries)."""
     out: dict[str, Any] = {"validation": {}, "sets": {}}

@@ -1,6 +1,6 @@
 """Speed of our SAC and PPO against Stable-Baselines3, same settings, same CPU, one run.
 
-    .venv/bin/python benchmarks/bench_sac_ppo_vs_sb3.py [--threads 1] [--repeats 3]
+    .venv/bin/python benchmarks/baselines_speed.py [--threads 1] [--repeats 3]
 
 Measures (best of ``--repeats``):
 - SAC gradient updates/s (batch 256, 256x256 MLPs, twin Q, autotuned alpha) on a filled buffer;

@@ -2,7 +2,7 @@
 ``gen_obs``, both called after every step of the same random episodes (interleaved, so both see the
 same states and cache conditions), and a check that the two images agree.
 
-    .venv/bin/python benchmarks/minigrid_view.py [--steps 3000]
+    .venv/bin/python benchmarks/minigrid_view_speed.py [--steps 3000]
 """
 
 from __future__ import annotations

@@ -1,0 +1,97 @@
+"""Every benchmark script runs with tiny arguments, every claim of benchmarks/claims/ runs end to
+end through the runner (``--tiny``), and the claim analysis reads values and rules correctly."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from rlkit.analysis import check_rule, claim_table, reduce_metric
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = sorted(p.stem for p in (ROOT / "benchmarks" / "claims").glob("*.yaml"))
+SPEED = {
+    "baselines_speed": ["--repeats", "1", "--sac-updates", "5", "--ppo-rollouts", "1"],
+    "boot_speed": ["--episodes", "1", "--train-steps", "1", "--cached-reps", "1", "--beam-width", "4",
+                   "--horizon", "2", "--layers", "1", "--width", "16"],
+    "cplanning_speed": ["--nodes", "20", "--repeats", "1"],
+    "eppo_speed": ["--repeats", "1", "--rollouts", "1"],
+    "htr_speed": ["--repeats", "1", "--updates", "1"],
+    "ls3_speed": ["--repeats", "1", "--population", "16", "--particles", "2"],
+    "minigrid_view_speed": ["--steps", "20"],
+    "rlqp_speed": ["--batch", "4", "--n", "5", "--iter-n", "10"],
+}
+
+
+def test_every_benchmark_script_follows_the_naming_scheme_and_has_a_smoke_test():
+    scripts = {p.stem for p in (ROOT / "benchmarks").glob("*.py")} - {"timing"}
+    assert scripts == set(SPEED) | {"claim"}, "benchmarks are <subject>_speed.py or claims/<name>.yaml"
+
+
+@pytest.mark.parametrize("name", sorted(SPEED))
+def test_speed_benchmark_runs_with_tiny_arguments(name):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *SPEED[name]], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "|" in out.stdout                               # a result table was printed
+
+
+@pytest.mark.parametrize("name", CLAIMS)
+def test_claim_runs_end_to_end_with_tiny_overrides(name, tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "claim.py"), name, "--tiny", "--seeds", "1",
+                          "--workers", "1", "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    claim = yaml.safe_load((ROOT / "benchmarks" / "claims" / f"{name}.yaml").read_text())
+    text = (tmp_path / name / "results.md").read_text()
+    assert "**Verdict: PASS**" in text or "**Verdict: FAIL**" in text
+    assert f"benchmarks/claim.py {name} --tiny" in text                     # the exact command
+    values = pd.read_json(tmp_path / name / "results.json")
+    assert sorted(values["arm"].unique()) == sorted(claim["arms"])
+    for metric, spec in claim["metrics"].items():
+        if not spec.get("optional"):
+            assert values[metric].notna().all(), metric
+
+
+VALUES = pd.DataFrame({"arm": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "x": [1.0, 3.0, 2.0, 2.5],
+                       "t": [10.0, math.inf, 20.0, math.inf]})
+
+
+def test_rules_compare_means_or_every_seed():
+    assert check_rule("a.x >= b.x - 0.25", VALUES)[0]                     # 2.0 >= 2.25 - 0.25
+    assert not check_rule("a.x >= b.x", VALUES)[0]
+    assert not check_rule("a.x >= b.x per seed", VALUES)[0]               # seed 0: 1 < 2
+    assert check_rule("b.x <= 1.25 * a.x + 0.5", VALUES)[0]               # 2.25 <= 3.0
+    assert check_rule("a.x >= 2", VALUES)[0] and not check_rule("a.x > 2", VALUES)[0]
+    assert check_rule("a.t <= 0.5 * b.t per seed", VALUES) == (True, "2 of 2 seeds")   # inf <= inf: never
+    with pytest.raises(ValueError, match="no values for 'c.x'"):
+        check_rule("c.x > a.x", VALUES)
+    with pytest.raises(ValueError, match="is not"):
+        check_rule("a.x is big", VALUES)
+
+
+def test_claim_table_reports_means_intervals_and_any_groups():
+    metrics = {"x": {"metric": "m"}}
+    lines, passed = claim_table(VALUES, metrics, ["b.x > 2", {"any": [["a.x > 5"], ["a.x > 1"]]}])
+    text = "\n".join(lines)
+    assert passed and "| a | 2 | 2 [1, 3] |" in text and "**Verdict: PASS**" in text
+    assert not claim_table(VALUES, metrics, [{"any": [["a.x > 5"], ["b.x > 5"]]}])[1]
+
+
+def test_metric_reductions(tmp_path):
+    run = pd.DataFrame({"step": [1, 2, 3, 4], "m": [0.0, float("nan"), 0.5, 1.0], "n": [1.0, 2.0, 3.0, 4.0]})
+    get = lambda **spec: reduce_metric(run, tmp_path, spec)
+    assert get(metric="m") == 1.0 and get(metric="m", reduce="mean") == 0.5
+    assert get(metric="m", reduce="first_step", above=0) == 3
+    assert get(metric="m", reduce="first_step", above=2) == math.inf
+    assert get(metric="n", reduce="last_mean", k=2) == 3.5
+    assert get(metric="n", reduce="tail_mean", fraction=0.5) == 3.5
+    assert math.isnan(get(metric="absent", optional=True))
+    with pytest.raises(KeyError, match="was not logged"):
+        get(metric="absent")
+    (tmp_path / "report.json").write_text('{"test": {"best": 12.5}}')
+    assert get(file="report.json", key="test.best") == 12.5
