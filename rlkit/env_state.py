@@ -36,6 +36,8 @@ def _encode(value: Any) -> tuple[bool, Any]:
 
 def _decode(value: Any, current: Any) -> Any:
     if isinstance(value, dict) and "__generator__" in value:
+        if not isinstance(current, np.random.Generator):     # e.g. an env not reset yet (np_random None)
+            current = np.random.Generator(getattr(np.random, value["__generator__"]["bit_generator"])())
         set_generator_state(current, value["__generator__"])
         return current
     if isinstance(value, dict) and "__ndarray__" in value:

@@ -84,3 +84,21 @@ def test_point_goal_env_passes_the_gymnasium_checker():
     import rlkit.envs  # noqa: F401
 
     check_env(gym.make("rlkit/PointGoal-v0").unwrapped)
+
+
+def test_env_state_restores_into_an_env_whose_generator_does_not_exist_yet(tmp_path):
+    """A freshly built env that was never reset has no np_random yet (gymnasium creates it lazily);
+    restoring a saved generator must create it, not fail (C-Planning's evaluation env on resume)."""
+    from rlkit.envs.point_maze import PointMazeEnv
+
+    env = PointMazeEnv()
+    env.reset(seed=3)
+    env.step(env.action_space.sample())
+    save_checkpoint({"env": env_state(env)}, tmp_path / "e.pt")
+    expected = [env.step(np.array([0.5, -0.2], np.float32))[0] for _ in range(5)]
+    fresh = PointMazeEnv()
+    assert fresh._np_random is None
+    load_env_state(fresh, load_checkpoint(tmp_path / "e.pt")["env"])
+    assert isinstance(fresh._np_random, np.random.Generator)
+    got = [fresh.step(np.array([0.5, -0.2], np.float32))[0] for _ in range(5)]
+    assert np.array_equal(np.array(got), np.array(expected))

@@ -1,62 +1,54 @@
-"""Kill a real run with SIGKILL, start it again, and get the same metrics.csv (bit-exact on CPU)."""
+"""Kill a real run with SIGKILL at a random moment after its first checkpoint, start it again, and
+get the same metrics.csv (bit-exact on CPU), for every algorithm. A new algorithm adds one line
+to CASES."""
 
-import os
+import random
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import ROOT, metrics_without_time, run_cli
+from helpers import ROOT, TINY_ALGO, metrics_without_time, run_cli
 
+RUN = ["runner.steps=12", "runner.eval_every=4", "runner.log_every=2", "runner.checkpoint_every=3",
+       "runner.eval_episodes=1"]
+# One line per algorithm: its tiny settings (every algorithm of conf/algo must appear).
 CASES = {
-    "ppo": ["algo=ppo", "env=cartpole", "runner.steps=30", "runner.eval_every=6",
-            "runner.log_every=2", "runner.checkpoint_every=5", "runner.eval_episodes=2",
-            "algo.num_steps=64"],
-    "sac": ["algo=sac", "env=pendulum", "runner.steps=1200", "runner.eval_every=400",
-            "runner.log_every=50", "runner.checkpoint_every=250", "runner.eval_episodes=1",
-            "algo.learning_starts=100", "algo.hidden=[64,64]"],
-    # BooT-repeat: the kill lands mid-epoch with a generated pool, LR counter and shuffled order
-    "boot": ["algo=boot", "env=pendulum_mixed", "runner.steps=240", "runner.eval_every=120",
-             "runner.log_every=10", "runner.checkpoint_every=50", "runner.eval_episodes=1",
-             "algo.n_layer=1", "algo.n_head=2", "algo.n_embd=8", "algo.batch_size=64", "algo.n_bins=20",
-             "algo.beam_width=4", "algo.horizon=2", "algo.eval_max_steps=3", "algo.generation_epoch_thresh=0.0",
-             "algo.generation_num=2", "algo.generation_confidence_factor=0.25", "algo.bootstrap_type=repeat",
+    "ppo": ["algo=ppo", "env=cartpole", *TINY_ALGO["ppo"]],
+    "eppo": ["algo=eppo", "env=cartpole", *TINY_ALGO["eppo"]],
+    "sac": ["algo=sac", "env=pendulum", *TINY_ALGO["sac"]],
+    "td3": ["algo=td3", "env=pendulum", *TINY_ALGO["td3"]],
+    "rlqp": ["algo=rlqp", "env=qp_mixed", *TINY_ALGO["rlqp"]],
+    "pearl": ["algo=pearl", "env=sparse_point_robot", *TINY_ALGO["pearl"]],
+    "htr": ["algo=htr", "env=sparse_point_robot", *TINY_ALGO["htr"]],
+    "ls3": ["algo=ls3", "env=ls3_navigation", *TINY_ALGO["ls3"]],
+    "boot": ["algo=boot", "env=pendulum_mixed", *TINY_ALGO["boot"], "algo.bootstrap_type=repeat",
              "algo.generation_type=teacherforcing"],
+    "tt": ["algo=tt", "env=pendulum_mixed", *TINY_ALGO["tt"]],
+    "cplanning": ["algo=cplanning", "env=maze11x11", *TINY_ALGO["cplanning"]],
+    "clearning": ["algo=clearning", "env=point_maze", *TINY_ALGO["clearning"]],
 }
 
 
-def _start(args, run_dir):
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args,
-                             f"hydra.run.dir={run_dir}"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _kill_after_first_checkpoint(args, run_dir: Path) -> None:
-    proc = _start(args, run_dir)
-    ckpt = run_dir / "checkpoints" / "last.pt"
-    deadline = time.time() + 240
-    while not ckpt.exists():
-        assert proc.poll() is None, f"run ended before its first checkpoint: {proc.stderr.read()}"
-        assert time.time() < deadline
-        time.sleep(0.05)
-    time.sleep(0.5)                      # let it run on past the checkpoint, then kill it hard
-    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+def test_every_algorithm_has_a_resume_case():
+    assert set(CASES) == {p.stem for p in (ROOT / "conf" / "algo").glob("*.yaml")}
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_sigkill_then_rerun_reaches_the_same_metrics(name, tmp_path):
-    args = CASES[name]
+def test_sigkill_at_a_random_moment_then_rerun_reaches_the_same_metrics(name, tmp_path):
+    """The killed run dies at a random train_step / evaluate call after its first checkpoint,
+    before or after the call; rerunning the same command finishes with the same metrics.csv."""
+    args = [*CASES[name], *RUN]
+    rng = random.Random(name)                 # a different, reproducible moment per algorithm
+    kill_at, before = rng.randint(1, 8), rng.randint(0, 1)
     ref = run_cli(*args, f"hydra.run.dir={tmp_path / 'ref'}")
     assert ref.returncode == 0, ref.stderr[-2000:]
-    _kill_after_first_checkpoint(args, tmp_path / "killed")
-    partial = pd.read_csv(tmp_path / "killed" / "metrics.csv")
-    steps = int(CASES[name][2].split("=")[1])
-    assert partial["step"].max() < steps
+    killed = subprocess.run([sys.executable, str(ROOT / "tests" / "kill_driver.py"), str(kill_at), str(before),
+                             *args, f"hydra.run.dir={tmp_path / 'killed'}"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (tmp_path / "killed" / "checkpoints" / "last.pt").exists()
     again = run_cli(*args, f"hydra.run.dir={tmp_path / 'killed'}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed from" in again.stdout
