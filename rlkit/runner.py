@@ -28,7 +28,7 @@ class Algorithm(Protocol):
     """What the runner drives. ``train_step`` is one unit of progress, documented per algorithm."""
 
     def train_step(self) -> dict[str, float]: ...
-    def evaluate(self, episodes: int) -> dict[str, float]: ...
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]: ...
     def act(self, obs: Any, deterministic: bool = True) -> Any: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
@@ -51,6 +51,11 @@ class RunnerConfig:
             check((name == "steps" and value is None) or (value is not None and value > 0), name, value,
                   "must be > 0")
         check(self.eval_episodes >= 0, "eval_episodes", self.eval_episodes, "must be >= 0")
+
+
+#: Counters are logged as their current value; every other training metric is averaged over the
+#: steps since the previous row.
+COUNTERS = ("train/env_steps", "train/grad_steps", "train/episodes")
 
 
 class NonFiniteMetricError(RuntimeError):
@@ -123,8 +128,11 @@ class Runner:
                 raise NonFiniteMetricError(
                     f"{k} became {v} at step {self.step}; lower the learning rate or check the "
                     f"data, then resume from {self.ckpt_dir / 'last.pt'} (saved before this step)")
-            self._sums[k] = self._sums.get(k, 0.0) + v
-            self._counts[k] = self._counts.get(k, 0) + 1
+            if k in COUNTERS:
+                self._sums[k], self._counts[k] = v, 1
+            else:
+                self._sums[k] = self._sums.get(k, 0.0) + v
+                self._counts[k] = self._counts.get(k, 0) + 1
 
     def run(self) -> dict[str, float]:
         cfg = self.cfg

@@ -6,18 +6,22 @@ Captured states contain only tensors, numbers, strings, lists and dicts, so chec
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-#: Evaluation never draws from a run's training streams: evaluation episode k of a run with seed s
-#: resets its dedicated evaluation env with seed ``s + EVAL_SEED_OFFSET + k``, and evaluation
-#: generators (planner noise, latent samples, held-out problem draws) are seeded from
-#: ``s + EVAL_SEED_OFFSET``. One constant for every algorithm.
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Evaluation never draws from a run's training streams: ``evaluate(n)`` of an agent with seed s
+#: resets its dedicated evaluation env with seeds ``s + EVAL_SEED_OFFSET + k``, k = 0..n-1, and
+#: seeds its evaluation generators (policy sampling, planner noise, latent samples, held-out
+#: problem draws) from ``s + EVAL_SEED_OFFSET``, afresh at every call; ``evaluate(n, seed=e)``
+#: uses e instead. One constant for every algorithm.
 EVAL_SEED_OFFSET = 1_000_003
 
 
@@ -92,17 +96,64 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 class TorchRNGStream:
-    """A stream of torch's global CPU generator of its own, for code that draws with the global
-    generator (``torch.randn_like``, ``torch.multinomial``) but must not consume the training
-    stream, e.g. evaluating a stochastic policy. Under :meth:`active` the global generator holds
-    this stream's state; afterwards it is back where it was, and the stream has advanced."""
+    """A stream of torch's global generators of its own (CPU, and the CUDA device when given), for
+    code that draws with the global generators (``torch.randn_like``, dropout, ``multinomial``).
+    Under :meth:`active` the global generators hold this stream's state; afterwards they are back
+    where they were, and the stream has advanced. Nested ``active`` calls share the outer one."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, device: str | torch.device | None = None) -> None:
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.state = torch.Generator().manual_seed(seed).get_state()
+        self.cuda_state = None
+        if self.device.type == "cuda":
+            self.cuda_state = torch.Generator(device=self.device).manual_seed(seed).get_state()
+        self._depth = 0
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(self.state)
+        if self._depth:
             yield
-            self.state = torch.get_rng_state()
+            return
+        cuda = [self.device] if self.cuda_state is not None else []
+        with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+            torch.set_rng_state(self.state)
+            if cuda:
+                torch.cuda.set_rng_state(self.cuda_state, self.device)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                self.state = torch.get_rng_state()
+                if cuda:
+                    self.cuda_state = torch.cuda.get_rng_state(self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cpu": self.state, "cuda": self.cuda_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = state["cpu"]
+        if state.get("cuda") is not None and self.cuda_state is not None:
+            self.cuda_state = state["cuda"]
+
+
+def own_torch_rng(method: F) -> F:
+    """Run an agent's method on the agent's own torch stream ``self.torch_stream``, so that the
+    agent is determined by its seed alone (no global ``seed_everything`` needed) and leaves the
+    global generators alone. Decorating ``__init__(self, cfg, env, *, device, seed)`` creates the
+    stream from ``seed`` first, so network initialisation draws from it too."""
+
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if method.__name__ == "__init__" and not hasattr(self, "torch_stream"):
+            self.torch_stream = TorchRNGStream(int(kwargs.get("seed", 0)), kwargs.get("device"))
+        with self.torch_stream.active():
+            return method(self, *args, **kwargs)
+
+    return call  # type: ignore[return-value]
+
+
+def eval_seed(agent_seed: int, seed: int | None) -> int:
+    """The seed of an evaluation call: ``seed`` when given, else the run's documented evaluation
+    seed ``agent_seed + EVAL_SEED_OFFSET`` (so the same call always returns the same numbers)."""
+    return agent_seed + EVAL_SEED_OFFSET if seed is None else int(seed)

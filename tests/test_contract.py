@@ -5,7 +5,11 @@ the env its ``act`` serves (a gymnasium id or a zero-argument factory; None for 
 variable-size rows).
 """
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +38,7 @@ LS3_TINY = dict(n_demos=2, n_constraint=2, vae_arch="small", vae_iters=4, vae_ba
                 goal_pretrain=3, dyn_updates=2, val_updates=2, safe_updates=2, constr_updates=2,
                 goal_updates=2, episodes_per_iter=1, population=16, elites=4, particles=2, iterations=3,
                 batch_size=16)
+ROOT = Path(__file__).resolve().parents[1]
 TINY_OFF = dict(learning_starts=3, batch_size=8, hidden=(16, 16), buffer_size=200)
 
 CASES = {
@@ -114,9 +119,46 @@ def test_act_returns_actions_in_the_action_space(name):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_evaluate_reports_return_and_length(name):
-    out = _make(name, 0).evaluate(1)
-    assert {"eval/return", "eval/length", "eval/success"} <= set(out)
+def test_evaluate_reports_return_and_length_and_repeats_itself(name):
+    algo = _make(name, 0)
+    _steps(algo, 2)
+    out = _untimed(algo.evaluate(1))
+    assert {"eval/return", "eval/length"} <= set(out)
+    assert _untimed(algo.evaluate(1)) == out            # the same call returns the same numbers
+    assert set(_untimed(algo.evaluate(1, seed=123))) == set(out)   # another evaluation seed
+
+
+def test_success_is_reported_only_by_envs_that_define_it():
+    assert "eval/success" not in _make("ppo", 0).evaluate(1)               # CartPole: no success
+    assert "eval/success" in _make("cplanning", 0).evaluate(1)             # goal reaching
+
+
+def _untimed(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if not k.startswith("time/")}
+
+
+def fingerprint(name: str) -> str:
+    """Three train steps and an evaluation of a fresh agent, without any global seeding."""
+    algo = CASES[name][0](7)
+    return json.dumps([[_untimed(m) for m in _steps(algo, 3)], _untimed(algo.evaluate(1))], sort_keys=True)
+
+
+def test_an_agent_is_determined_by_its_seed_alone_across_processes():
+    """Another interpreter (its torch global generator seeded differently) builds the same agents:
+    the same losses and evaluations, with no seed_everything anywhere; and no agent moves the
+    global torch generator."""
+    code = ("import json, sys, torch; torch.set_num_threads(1); sys.path.insert(0, 'tests')\n"
+            "import test_contract as t\n"
+            "print(json.dumps({n: t.fingerprint(n) for n in t.CASES}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    torch.manual_seed(12345)
+    before = torch.get_rng_state()
+    ours = {n: fingerprint(n) for n in CASES}
+    for name in CASES:
+        assert ours[name] == theirs[name], name
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 @pytest.mark.parametrize("name", CASES)

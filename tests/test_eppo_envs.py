@@ -125,8 +125,8 @@ def test_shifted_regime_is_more_volatile_and_the_signal_weaker():
 
 
 def test_evaluator_averages_episode_metrics():
-    ev = Evaluator(lambda: gym.make("rlkit/OrderExecution-v0", num_days=20), 0)
-    out = ev.run(lambda o: 1, 3)
+    ev = Evaluator(lambda: gym.make("rlkit/OrderExecution-v0", num_days=20))
+    out = ev.run(lambda o: 1, 3, seed=0)
     assert "eval/pa_bps" in out and np.isfinite(out["eval/pa_bps"])
 
 

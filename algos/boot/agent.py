@@ -33,7 +33,7 @@ from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.env_spec import EnvLike, EnvSpec, eval_env_factory
 from rlkit.nn.optim import adamw
-from rlkit.seeding import EVAL_SEED_OFFSET, TorchRNGStream
+from rlkit.seeding import TorchRNGStream, eval_seed, own_torch_rng
 
 
 @dataclass
@@ -150,6 +150,7 @@ class BooT:
 
     config_class = BooTConfig
 
+    @own_torch_rng
     def __init__(self, cfg: BooTConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.env, self.seed = cfg, env, seed
@@ -166,7 +167,6 @@ class BooT:
         D = data.transition_dim
         act_dim = self._act_dim(env, D)
         obs_dim = D - act_dim - 2
-        torch.manual_seed(seed)
         self.model = TrajectoryGPT(obs_dim, act_dim, cfg.n_bins, cfg.seq_len * D - 1, cfg.n_layer, cfg.n_head,
                                    cfg.n_embd * cfg.n_head, cfg.dropout, cfg.fused_attention).to(self.device)
         self.weights = self.model.token_weights(cfg.action_weight, cfg.reward_weight, cfg.value_weight)
@@ -181,12 +181,12 @@ class BooT:
         tokens_per_epoch = M * (cfg.seq_len * D - 1)
         self.warmup_tokens = cfg.warmup_epochs * tokens_per_epoch
         self.final_tokens = cfg.final_epochs * tokens_per_epoch
-        self.epoch, self.cursor, self.n_tokens = 0, 0, 0
+        self.epoch, self.cursor, self.n_tokens, self.grad_steps = 0, 0, 0, 0
         self.order = torch.randperm(M, generator=self.generator)
         self.pool = torch.zeros(0, cfg.seq_len * D, dtype=torch.long)      # BooT-r generated sequences
         self.pool_mask = torch.zeros(0, cfg.seq_len * D - 1, dtype=torch.bool)
         self.planner = BeamPlanner(self.model, self.discretizer, cfg.planner(),
-                                   torch.Generator(device=self.device).manual_seed(seed + 2))
+                                   torch.Generator(device=self.device).manual_seed(eval_seed(seed, None)))
         self.heldout = {name: trajectory_windows(load_dataset(src, cfg.heldout_builders.get(name)), cfg.n_bins,
                                                  cfg.seq_len, cfg.discount, cfg.termination_penalty,
                                                  self.discretizer)[0]
@@ -222,6 +222,7 @@ class BooT:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_norm_clip)
         self.optimizer.step()
+        self.grad_steps += 1
         return loss.item()
 
     def _repeat_pass(self) -> dict[str, float]:
@@ -259,8 +260,11 @@ class BooT:
                 self.pool, self.pool_mask = self.pool[-cap:], self.pool_mask[-cap:]
         return out
 
+    @own_torch_rng
     def train_step(self) -> dict[str, float]:
-        """One real-data step (plus, once bootstrapping, its generated-data step)."""
+        """One real-data step (plus, once bootstrapping, its generated-data step); the counters
+        ``train/grad_steps`` (optimizer steps, generated-data steps included) and
+        ``train/env_steps`` (0: offline)."""
         cfg, out = self.cfg, {}
         if self.cursor == 0 and self.bootstrapping and cfg.bootstrap_type == "repeat" and len(self.pool):
             out.update(self._repeat_pass())
@@ -280,7 +284,8 @@ class BooT:
             self.epoch, self.cursor = self.epoch + 1, 0
             self.order = torch.randperm(len(self.windows), generator=self.generator)
         out.update({"stats/lr": self.optimizer.param_groups[0]["lr"], "stats/epoch": float(self.epoch),
-                    "stats/bootstrapping": float(self.bootstrapping)})
+                    "stats/bootstrapping": float(self.bootstrapping), "train/env_steps": 0.0,
+                    "train/grad_steps": float(self.grad_steps)})
         return out
 
     # ------------------------------------------------------------------ evaluation
@@ -319,19 +324,21 @@ class BooT:
         return float(torch.cat(errs).mean().sqrt())
 
     @torch.no_grad()
-    def generation_error(self, n_batches: int) -> dict[str, float]:
+    def generation_error(self, n_batches: int, seed: int | None = None) -> dict[str, float]:
         """How valid BooT's generations are: on ``n_batches`` training batches, generate as in
         training, keep the top ``generation_confidence_factor`` of the candidates by confidence, and
         compare the generated observation tokens of each window's last transition with the data's own
         (bin RMSE). Windows whose true or generated last transition is a stop token are left out
-        (counted in ``with_stop``). Generation draws (and its dropout) come from an evaluation stream."""
+        (counted in ``with_stop``). Generation draws (and its dropout) come from a stream seeded by
+        ``seed`` (default: ``rlkit.seeding.eval_seed``)."""
         cfg, data, od = self.cfg, self.windows, self.model.obs_dim
         K, D, stop = cfg.seq_len, data.transition_dim, self.discretizer.n_bins
         gen = cfg.generation()
         gen.confidence_type = "none"                  # score every candidate, keep the top ones below
-        g = torch.Generator().manual_seed(self.seed + EVAL_SEED_OFFSET)
+        base = eval_seed(self.seed, seed)
+        g = torch.Generator().manual_seed(base)
         errors, with_stop = [], 0
-        with TorchRNGStream(self.seed + EVAL_SEED_OFFSET).active():
+        with TorchRNGStream(base, self.device).active():
             for _ in range(n_batches):
                 idx = torch.randint(0, len(data), (cfg.batch_size,), generator=g)
                 X, Y, mask = data.batch(idx, self.device)
@@ -350,15 +357,18 @@ class BooT:
         return {"generated_state_rmse_bins": float(np.sqrt(np.mean(errors))) if errors else float("nan"),
                 "generated_checked": float(len(errors)), "generated_with_stop": float(with_stop)}
 
-    def evaluate(self, episodes: int) -> dict[str, float]:
-        """``episodes`` planned episodes in one batch (env k resets with ``seed + EVAL_SEED_OFFSET + k``);
-        the NLL and argmax error on each ``heldout`` dataset (``eval/<name>/...``) and, with
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
+        """``episodes`` planned episodes in one batch (env k resets with ``seed + k``, the planner
+        draws from a generator seeded by ``seed``; default: ``rlkit.seeding.eval_seed``); the NLL
+        and argmax error on each ``heldout`` dataset (``eval/<name>/...``) and, with
         ``eval_generation_batches``, the generation checks."""
+        base = eval_seed(self.seed, seed)
         make = eval_env_factory(self.env)
         envs = [make() for _ in range(episodes)]
         t0 = time.perf_counter()
-        res = rollout(self.planner, envs, [self.seed + EVAL_SEED_OFFSET + k for k in range(episodes)],
-                      self.cfg.eval_max_steps, self.device)
+        self.planner.generator = torch.Generator(device=self.device).manual_seed(base)
+        res = rollout(self.planner, envs, [base + k for k in range(episodes)], self.cfg.eval_max_steps,
+                      self.device)
         steps = int(res["length"].max())
         out = {"eval/return": float(res["return"].mean()), "eval/return_std": float(res["return"].std()),
                "eval/length": float(res["length"].mean()), "eval/success": float(res["success"].mean()),
@@ -372,7 +382,8 @@ class BooT:
             out |= {f"eval/{name}/{k}": v for k, v in self.nll(windows).items()}
             out[f"eval/{name}/argmax_rmse_bins"] = self.argmax_error(windows)
         if self.cfg.eval_generation_batches:
-            out |= {f"eval/{k}": v for k, v in self.generation_error(self.cfg.eval_generation_batches).items()}
+            checks = self.generation_error(self.cfg.eval_generation_batches, base)
+            out |= {f"eval/{k}": v for k, v in checks.items()}
         return out
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
@@ -389,7 +400,8 @@ class BooT:
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "generator": self.generator.get_state(), "sample_generator": self.sample_generator.get_state(),
-                "plan_generator": self.planner.generator.get_state(), "epoch": self.epoch,
+                "torch_stream": self.torch_stream.state_dict(), "grad_steps": self.grad_steps,
+                "epoch": self.epoch,
                 "cursor": self.cursor, "n_tokens": self.n_tokens, "order": self.order.clone(),
                 "pool": self.pool.clone(), "pool_mask": self.pool_mask.clone(),
                 "discretizer": self.discretizer.state_dict(), "config": _plain(asdict(self.cfg))}
@@ -403,7 +415,8 @@ class BooT:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.sample_generator.set_state(state["sample_generator"])
-        self.planner.generator.set_state(state["plan_generator"])
+        self.torch_stream.load_state_dict(state["torch_stream"])
+        self.grad_steps = int(state["grad_steps"])
         self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
         self.n_tokens = int(state["n_tokens"])
         self.order = state["order"].clone()

@@ -26,7 +26,7 @@ from rlkit.algos.cplanning.clearning import CLearner, CLearningConfig, relabel_b
 from rlkit.config import check, check_positive
 from rlkit.data.episodes import EpisodeBuffer
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
-from rlkit.seeding import EVAL_SEED_OFFSET
+from rlkit.seeding import eval_seed, own_torch_rng
 
 
 @dataclass
@@ -63,6 +63,7 @@ class CPlanning:
 
     config_class = CPlanningConfig
 
+    @own_torch_rng
     def __init__(self, cfg: CPlanningConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device = cfg, torch.device(device)
@@ -81,10 +82,7 @@ class CPlanning:
         self.buffer = EpisodeBuffer({"obs": (self.sdim,), "action": (self.adim,), "next_obs": (self.sdim,)},
                                     cfg.buffer_size, seed=seed)
         self.rng = np.random.default_rng(seed)
-        # test-time search draws its graph nodes and fallback waypoints from streams of its own
-        self.eval_generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
-        self.eval_rng = np.random.default_rng(seed + EVAL_SEED_OFFSET)
-        self.env_steps, self.episodes, self.eval_episodes, self.seed = 0, 0, 0, seed
+        self.env_steps, self.episodes, self.grad_steps, self.seed = 0, 0, 0, seed
         self.nodes: np.ndarray | None = None
         self.update_debt = 0.0
 
@@ -214,8 +212,10 @@ class CPlanning:
             self.update_debt -= 1
             batch = relabel_batch(self.buffer, self.cfg, self.goal_slice)
             self.last_losses = self.learner.update({k: v.to(self.device) for k, v in batch.items()})
+            self.grad_steps += 1
 
     # ------------------------------------------------------------------ Algorithm contract
+    @own_torch_rng
     def train_step(self) -> dict[str, float]:
         """One training episode (planning, collection, ``updates_per_step`` updates per env step)."""
         obs, _ = self.env.reset()
@@ -225,6 +225,7 @@ class CPlanning:
         out = self.run_episode(self.env, obs, waypoints, explore=True, store=True)
         self.episodes += 1
         metrics = {"train/episode_success": out["success"], "train/env_steps": float(self.env_steps),
+                   "train/grad_steps": float(self.grad_steps),
                    "cplanning/coverage": out["coverage"], **getattr(self, "last_losses", {})}
         if "far_fraction" in out:
             metrics["cplanning/far_fraction"] = out["far_fraction"]
@@ -233,23 +234,25 @@ class CPlanning:
                         "cplanning/waypoint_reach_rate": out["waypoint_reach_rate"]}
         return metrics
 
-    def evaluate(self, episodes: int) -> dict[str, float]:
-        """Greedy episodes in the eval env with the goal given directly; with ``test_search`` the same
-        episodes (same resets) again through SoRB-style search waypoints, as ``eval/search_*``."""
-        first = self.eval_episodes
-        self.eval_episodes += episodes
-        out = self._evaluate(first, episodes, search=False)
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
+        """Greedy episodes in the eval env with the goal given directly (episode k resets with
+        ``seed + k``; default seed: ``rlkit.seeding.eval_seed``); with ``test_search`` the same
+        episodes again through SoRB-style search waypoints over replay states drawn with ``seed``
+        (``eval/search_*``)."""
+        base = eval_seed(self.seed, seed)
+        out = self._evaluate(base, episodes, search=False)
         if self.cfg.test_search and self.buffer.size > 0:
-            out |= {k.replace("eval/", "eval/search_"): v
-                    for k, v in self._evaluate(first, episodes, search=True).items()}
+            searched = self._evaluate(base, episodes, search=True)
+            out |= {k.replace("eval/", "eval/search_"): v for k, v in searched.items()}
         return out
 
-    def _evaluate(self, first: int, episodes: int, search: bool) -> dict[str, float]:
-        nodes = self.sample_nodes(self.eval_generator) if search else None
+    def _evaluate(self, base: int, episodes: int, search: bool) -> dict[str, float]:
+        nodes = self.sample_nodes(torch.Generator().manual_seed(base)) if search else None
+        rng = np.random.default_rng(base)
         results = []
-        for k in range(first, first + episodes):
-            obs, _ = self.eval_env.reset(seed=self.seed + EVAL_SEED_OFFSET + k)
-            waypoints = self.plan(obs[:self.sdim], obs[self.sdim:], nodes, self.eval_rng)[0] if search else []
+        for k in range(episodes):
+            obs, _ = self.eval_env.reset(seed=base + k)
+            waypoints = self.plan(obs[:self.sdim], obs[self.sdim:], nodes, rng)[0] if search else []
             results.append(self.run_episode(self.eval_env, obs, waypoints, explore=False, store=False))
         mean = lambda k: float(np.mean([r[k] for r in results]))
         return {"eval/success": mean("success"), "eval/return": mean("success"), "eval/length": mean("length"),
@@ -266,11 +269,10 @@ class CPlanning:
         from rlkit.seeding import generator_state
 
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
-                "counters": torch.tensor([self.env_steps, self.episodes, self.eval_episodes]),
+                "counters": torch.tensor([self.env_steps, self.episodes, self.grad_steps]),
                 "update_debt": self.update_debt, "rng": generator_state(self.rng),
-                "env": env_state(self.env), "eval_env": env_state(self.eval_env),
-                "nodes": None if self.nodes is None else torch.as_tensor(self.nodes),
-                "eval_generator": self.eval_generator.get_state(), "eval_rng": generator_state(self.eval_rng)}
+                "env": env_state(self.env), "torch_stream": self.torch_stream.state_dict(),
+                "nodes": None if self.nodes is None else torch.as_tensor(self.nodes)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from rlkit.env_state import load_env_state
@@ -278,11 +280,9 @@ class CPlanning:
 
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
-        self.env_steps, self.episodes, self.eval_episodes = (int(x) for x in state["counters"])
+        self.env_steps, self.episodes, self.grad_steps = (int(x) for x in state["counters"])
         self.update_debt = float(state["update_debt"])
         set_generator_state(self.rng, state["rng"])
         load_env_state(self.env, state["env"])
-        load_env_state(self.eval_env, state["eval_env"])
+        self.torch_stream.load_state_dict(state["torch_stream"])
         self.nodes = None if state["nodes"] is None else state["nodes"].numpy()
-        self.eval_generator.set_state(state["eval_generator"])
-        set_generator_state(self.eval_rng, state["eval_rng"])

@@ -43,7 +43,7 @@ from rlkit.nn import MLP, EnsembleMLP
 from rlkit.nn.optim import adam
 from rlkit.rl.common import ActionScaler, polyak_update
 from rlkit.rl.sac import SquashedGaussianActor
-from rlkit.seeding import EVAL_SEED_OFFSET
+from rlkit.seeding import eval_seed, own_torch_rng
 
 REWARD_KINDS = ("sparse", "dense")
 
@@ -118,6 +118,7 @@ class PEARL:
 
     config_class = PEARLConfig
 
+    @own_torch_rng
     def __init__(self, cfg: PEARLConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
@@ -127,7 +128,6 @@ class PEARL:
                 raise TypeError(f"PEARL needs a meta-RL task env with `{attr}` (see envs/point_robot.py)")
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
-        self.eval_gen = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)   # meta-test's z draws
         self.obs_dim = int(np.prod(self.env.observation_space.shape))
         self.act_dim = int(np.prod(self.env.action_space.shape))
         self.horizon = int(self.env.max_steps)
@@ -316,8 +316,10 @@ class PEARL:
                 "loss/policy": pi_loss.item(), "stats/q": q.mean().item(), "stats/log_pi": log_pi.mean().item()}
 
     # ------------------------------------------------------------------ Algorithm contract
+    @own_torch_rng
     def train_step(self) -> dict[str, float]:
-        """One meta-training iteration (collection, then ``num_train_steps_per_itr`` gradient steps)."""
+        """One meta-training iteration (collection, then ``num_train_steps_per_itr`` gradient steps);
+        counters ``train/env_steps`` and ``train/grad_steps`` (meta-gradient steps)."""
         cfg = self.cfg
         if self.iteration == 0:                      # every train task: prior-z data for both buffers
             self.collect(list(range(len(self.env.train_tasks))), cfg.num_initial_steps, False, True)
@@ -343,19 +345,22 @@ class PEARL:
             raise FloatingPointError(f"PEARL losses {bad} are not finite at iteration {self.iteration}; "
                                      "lower lr or reward_scale")
         metrics["train/env_steps"] = float(self.env_steps)
+        metrics["train/grad_steps"] = float(self.iteration * cfg.num_train_steps_per_itr)
         return metrics
 
     @torch.no_grad()
-    def meta_test(self, tasks: list[int], runs: int) -> dict[str, np.ndarray]:
-        """The meta-test protocol of the module docstring for every (task, run), batched.
+    def meta_test(self, tasks: list[int], runs: int, seed: int | None = None) -> dict[str, np.ndarray]:
+        """The meta-test protocol of the module docstring for every (task, run), batched; z draws
+        come from a generator seeded by ``seed`` (default: ``rlkit.seeding.eval_seed``).
 
         Returns per (task, run) [N] arrays: the last trajectory's return (``context_reward`` kind),
         its success, the return of the first trajectory (prior z, before any adaptation), and the
         success rate of the trajectories after the exploration ones (posterior z)."""
         cfg = self.cfg
+        gen = torch.Generator().manual_seed(eval_seed(self.seed, seed))
         all_tasks = [t for t in tasks for _ in range(runs)]
         N = len(all_tasks)
-        z = torch.randn(N, cfg.latent_dim, generator=self.eval_gen).to(self.device)
+        z = torch.randn(N, cfg.latent_dim, generator=gen).to(self.device)
         contexts: list[torch.Tensor] = []
         n_traj = math.ceil(cfg.num_steps_per_eval / self.horizon)
         returns, successes = [], []
@@ -366,15 +371,17 @@ class PEARL:
             returns.append(reward.sum(1))
             successes.append(traj["success"].max(1).values)
             if k + 1 >= cfg.num_exp_traj_eval:
-                z = self.sample_z(*self.encoder(torch.cat(contexts, 1).to(self.device)), self.eval_gen)
+                z = self.sample_z(*self.encoder(torch.cat(contexts, 1).to(self.device)), gen)
         post = successes[cfg.num_exp_traj_eval:] or successes[-1:]
         return {"return": returns[-1].numpy(), "success": successes[-1].numpy(),
                 "first_return": returns[0].numpy(), "post_success": torch.stack(post).mean(0).numpy()}
 
-    def evaluate(self, episodes: int) -> dict[str, float]:
-        """Meta-test on the test tasks with ``episodes`` runs per task (oyster's num_evals)."""
-        test = self.meta_test(list(self.env.test_tasks), max(episodes, 1))
-        train = self.meta_test(list(self.env.train_tasks)[: len(self.env.test_tasks)], 1)
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
+        """Meta-test on the test tasks with ``episodes`` runs per task (oyster's num_evals), and
+        one run on as many train tasks; z draws seeded by ``seed`` (default: ``eval_seed``)."""
+        base = eval_seed(self.seed, seed)
+        test = self.meta_test(list(self.env.test_tasks), max(episodes, 1), base)
+        train = self.meta_test(list(self.env.train_tasks)[: len(self.env.test_tasks)], 1, base + 1)
         return {"eval/return": float(test["return"].mean()), "eval/success": float(test["success"].mean()),
                 "eval/post_exploration_success": float(test["post_success"].mean()),
                 "eval/first_return": float(test["first_return"].mean()),
@@ -403,7 +410,7 @@ class PEARL:
                 "rl_buffer": self.rl_buffer.state_dict(), "enc_buffer": self.enc_buffer.state_dict(),
                 "iteration": self.iteration, "env_steps": self.env_steps,
                 "rng": generator_state(self.rng), "gen": self.gen.get_state(),
-                "eval_gen": self.eval_gen.get_state()}
+                "torch_stream": self.torch_stream.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from rlkit.seeding import set_generator_state
@@ -417,4 +424,4 @@ class PEARL:
         self.iteration, self.env_steps = int(state["iteration"]), int(state["env_steps"])
         set_generator_state(self.rng, state["rng"])
         self.gen.set_state(state["gen"])
-        self.eval_gen.set_state(state["eval_gen"])
+        self.torch_stream.load_state_dict(state["torch_stream"])

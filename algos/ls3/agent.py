@@ -42,7 +42,7 @@ from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import check, check_positive
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
 from rlkit.nn.optim import adam
-from rlkit.seeding import EVAL_SEED_OFFSET
+from rlkit.seeding import eval_seed, own_torch_rng
 
 
 @dataclass
@@ -120,6 +120,7 @@ class LS3:
 
     config_class = LS3Config
 
+    @own_torch_rng
     def __init__(self, cfg: LS3Config, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
@@ -143,11 +144,10 @@ class LS3:
         self.replay = LatentReplay(d, self.adim, cfg.buffer_size, seed, self.device)
         self.planner = self._planner(seed)
         self.generator = torch.Generator().manual_seed(seed)
-        # evaluation: its own env, planner noise and latent samples (rlkit.seeding.EVAL_SEED_OFFSET)
+        # evaluation: its own env, and a planner whose generator each evaluation seeds afresh
         self.eval_env = eval_env_factory(env)()
-        self.eval_planner = self._planner(seed + EVAL_SEED_OFFSET)
-        self.eval_generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
-        self.eval_episodes = 0
+        self.eval_planner = self._planner(eval_seed(seed, None))
+        self.env_steps, self.grad_steps = 0, 0          # online env steps, online model updates
         self.run_dir: Path | None = None
         self.ready, self.episodes = False, 0
 
@@ -287,6 +287,7 @@ class LS3:
                     save_checkpoint({"models": self.models_state(), "done": done}, path)
         return losses
 
+    @own_torch_rng
     def prepare(self) -> dict[str, float]:
         """Stages 1-4 (each skipped when its file says it is complete)."""
         data = self.offline_data()
@@ -297,13 +298,13 @@ class LS3:
         return metrics
 
     # ------------------------------------------------------------------ stage 5: online episodes
-    def run_episode(self, store: bool, evaluation: bool = False) -> dict[str, float]:
-        """One planner episode; ``evaluation`` runs it in the evaluation env with the evaluation
-        planner and generator (episode k resets with seed + EVAL_SEED_OFFSET + k)."""
-        if evaluation:
-            env, planner, generator = self.eval_env, self.eval_planner, self.eval_generator
-            obs, _ = env.reset(seed=self.seed + EVAL_SEED_OFFSET + self.eval_episodes)
-            self.eval_episodes += 1
+    def run_episode(self, store: bool, eval_reset: int | None = None,
+                    eval_generator: torch.Generator | None = None) -> dict[str, float]:
+        """One planner episode: a training episode, or (``eval_reset``, the reset seed) one in the
+        evaluation env with the evaluation planner and the latent samples of ``eval_generator``."""
+        if eval_reset is not None:
+            env, planner, generator = self.eval_env, self.eval_planner, eval_generator
+            obs, _ = env.reset(seed=eval_reset)
         else:
             env, planner, generator = self.env, self.planner, self.generator
             obs, _ = env.reset()
@@ -334,11 +335,14 @@ class LS3:
                 "success": success, "length": float(steps), "relaxations": diag["relaxations"],
                 "random_actions": diag["random_action"], "feasible": diag["feasible"] / steps}
 
+    @own_torch_rng
     def train_step(self) -> dict[str, float]:
-        """One online episode (after stages 1-4 on the first call); updates every ``episodes_per_iter``."""
+        """One online episode (after stages 1-4 on the first call); updates every ``episodes_per_iter``.
+        Counters: ``train/env_steps`` (online) and ``train/grad_steps`` (online model updates)."""
         metrics = {} if self.ready else self.prepare()
         out = self.run_episode(store=True)
         self.episodes += 1
+        self.env_steps += int(out["length"])
         metrics |= {f"ls3/{k}": v for k, v in out.items()} | {"train/episode_return": out["return"]}
         if self.episodes % self.cfg.episodes_per_iter == 0:
             cfg = self.cfg
@@ -346,14 +350,21 @@ class LS3:
                                 ("safe_set", cfg.safe_updates), ("constraint", cfg.constr_updates),
                                 ("goal", cfg.goal_updates)):
                 metrics[f"loss/{name}"] = self.update(name, steps)
-        return metrics
+                self.grad_steps += steps
+        return metrics | {"train/env_steps": float(self.env_steps), "train/grad_steps": float(self.grad_steps)}
 
-    def evaluate(self, episodes: int) -> dict[str, float]:
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
         """Planner episodes in the evaluation env that are not stored (LS3 reports its online
-        episodes; this is the same planner without learning from them)."""
+        episodes; this is the same planner without learning from them). Episode k resets with
+        ``seed + k``; the planner and the latent samples draw from generators seeded by ``seed``
+        (default: ``rlkit.seeding.eval_seed``)."""
         if not self.ready:
             self.prepare()
-        runs = [self.run_episode(store=False, evaluation=True) for _ in range(episodes)]
+        base = eval_seed(self.seed, seed)
+        self.eval_planner.generator = torch.Generator().manual_seed(base)
+        latents = torch.Generator().manual_seed(base + 1)
+        runs = [self.run_episode(store=False, eval_reset=base + k, eval_generator=latents)
+                for k in range(episodes)]
         mean = lambda k: float(np.mean([r[k] for r in runs]))
         return {"eval/return": mean("return"), "eval/length": mean("length"), "eval/success": mean("success"),
                 "eval/constraint": mean("constraint"), "eval/random_actions": mean("random_actions")}
@@ -394,9 +405,8 @@ class LS3:
 
         return {"models": self.models_state(), "vae": self.vae.state_dict(), "ready": self.ready,
                 "episodes": self.episodes, "planner_generator": self.planner.generator.get_state(),
-                "env": env_state(self.env), "eval_env": env_state(self.eval_env),
-                "eval_planner_generator": self.eval_planner.generator.get_state(),
-                "eval_generator": self.eval_generator.get_state(), "eval_episodes": self.eval_episodes}
+                "env": env_state(self.env), "torch_stream": self.torch_stream.state_dict(),
+                "counters": torch.tensor([self.env_steps, self.grad_steps])}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from rlkit.env_state import load_env_state
@@ -407,7 +417,5 @@ class LS3:
         self.ready, self.episodes = bool(state["ready"]), int(state["episodes"])
         self.planner.generator.set_state(state["planner_generator"])
         load_env_state(self.env, state["env"])
-        load_env_state(self.eval_env, state["eval_env"])
-        self.eval_planner.generator.set_state(state["eval_planner_generator"])
-        self.eval_generator.set_state(state["eval_generator"])
-        self.eval_episodes = int(state["eval_episodes"])
+        self.torch_stream.load_state_dict(state["torch_stream"])
+        self.env_steps, self.grad_steps = (int(x) for x in state["counters"])

@@ -42,7 +42,7 @@ from rlkit.envs.qp.admm import Settings
 from rlkit.envs.qp.env import QPEnv, QPSampler
 from rlkit.envs.qp.problems import QP
 from rlkit.rl.td3 import TD3Config, TD3Learner
-from rlkit.seeding import EVAL_SEED_OFFSET
+from rlkit.seeding import EVAL_SEED_OFFSET, own_torch_rng
 
 TEST_SEED = 20_000_003   # problem-seed offset of the final report's test set (evaluation: EVAL_SEED_OFFSET)
 
@@ -101,6 +101,7 @@ class RLQP:
 
     config_class = RLQPConfig
 
+    @own_torch_rng
     def __init__(self, cfg: RLQPConfig, env: EnvLike | None = None, *,
                  device: str | torch.device = "cpu", seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
@@ -116,7 +117,7 @@ class RLQP:
         F = feature_dim(cfg.param)
         self.learner = TD3Learner(td3, F, 1, self.device, actor=Actor(F, cfg.hidden))
         self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed)
-        self.episodes, self.env_steps = 0, 0
+        self.episodes, self.env_steps, self.grad_steps = 0, 0, 0
         self.eval_set = self._held_out(seed + EVAL_SEED_OFFSET, cfg.eval_per_class)
         self._osqp_eval: dict[str, float] | None = None
 
@@ -146,8 +147,10 @@ class RLQP:
         return np.clip(a, -1.0, 1.0)
 
     # ------------------------------------------------------------------ Algorithm contract
+    @own_torch_rng
     def train_step(self) -> dict[str, float]:
-        """One episode on a fresh training QP, storing per-row transitions; then TD3 updates."""
+        """One episode on a fresh training QP, storing per-row transitions; then TD3 updates.
+        Counters: ``train/env_steps`` (rho decisions) and ``train/grad_steps`` (TD3 updates)."""
         cfg = self.cfg
         self.env.reset()
         solver = self.env.solver
@@ -164,6 +167,9 @@ class RLQP:
         self.episodes, self.env_steps = self.episodes + 1, self.env_steps + steps
         metrics = {"train/episode_iterations": float(solver.iter), "train/episode_return": ret,
                    "train/solved": float(solved), "train/rows": float(solver.m)}
+        updates = cfg.updates_per_episode if self.episodes >= cfg.random_episodes else 0
+        metrics |= {"train/env_steps": float(self.env_steps),
+                    "train/grad_steps": float(self.grad_steps + updates)}
         if self.episodes >= cfg.random_episodes:
             metrics["train/lr"] = self._decay_lr()
             sums: dict[str, list[float]] = {}
@@ -171,6 +177,7 @@ class RLQP:
                 for k, v in self.learner.update(self.buffer.sample(cfg.batch_size)).items():
                     sums.setdefault(k, []).append(v)
             metrics.update({k: float(np.mean(v)) for k, v in sums.items()})
+            self.grad_steps += updates
         return metrics
 
     def _decay_lr(self) -> float:
@@ -188,7 +195,8 @@ class RLQP:
         with torch.no_grad():
             a = self.learner.actor(o.reshape(-1, o.shape[-1])).squeeze(-1).cpu().numpy()
         if not deterministic:
-            a = np.clip(a + self.cfg.exploration_noise / self.decades * np.random.randn(*a.shape), -1, 1)
+            noise = torch.randn(a.shape).numpy()                     # torch's global generator
+            a = np.clip(a + self.cfg.exploration_noise / self.decades * noise, -1, 1)
         return a
 
     def solve_settings(self, **overrides: Any) -> Settings:
@@ -205,16 +213,22 @@ class RLQP:
         sampler = QPSampler(classes, seed)
         return [sampler() for _ in range(per_class * len(classes))]
 
-    def evaluate(self, episodes: int) -> dict[str, float]:
-        """Solve the held-out QPs with the learned policy; ``eval/return`` = -mean iterations / K."""
-        out = evaluate_policy(self.eval_set, self.policy(), self.solve_settings())
-        if self._osqp_eval is None:
-            self._osqp_eval = evaluate_policy(self.eval_set, "osqp", self.solve_settings())
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
+        """Solve the evaluation QPs with the learned policy (``eval_per_class`` per class, drawn with
+        ``rlkit.seeding.eval_seed``; an explicit ``seed`` draws another set); ``eval/return`` =
+        -mean iterations / K. ``episodes`` is not used: the set is the unit of evaluation."""
+        problems = self.eval_set if seed is None else self._held_out(seed, self.cfg.eval_per_class)
+        out = evaluate_policy(problems, self.policy(), self.solve_settings())
+        if seed is not None:
+            osqp = evaluate_policy(problems, "osqp", self.solve_settings())
+        else:
+            self._osqp_eval = self._osqp_eval or evaluate_policy(problems, "osqp", self.solve_settings())
+            osqp = self._osqp_eval
         return {"eval/return": -out["iterations"] / self.env.K,
                 "eval/length": out["iterations"] / self.env.K, "eval/iterations": out["iterations"],
                 "eval/success": out["solved"],
-                "eval/osqp_iterations": self._osqp_eval["iterations"],
-                "eval/speedup_vs_osqp": self._osqp_eval["iterations"] / max(out["iterations"], 1.0)}
+                "eval/osqp_iterations": osqp["iterations"],
+                "eval/speedup_vs_osqp": osqp["iterations"] / max(out["iterations"], 1.0)}
 
     def write_report(self, run_dir: Path) -> None:
         """End of a run: save ``policy.pt``, and ``comparison.md`` / ``comparison.json`` (mean
@@ -248,12 +262,14 @@ class RLQP:
 
     def state_dict(self) -> dict[str, Any]:
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
-                "episodes": self.episodes, "env_steps": self.env_steps,
+                "episodes": self.episodes, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
+                "torch_stream": self.torch_stream.state_dict(),
                 "sampler": [self.env.sampler.seed, self.env.sampler.count]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
         self.episodes = int(state["episodes"])
-        self.env_steps = int(state.get("env_steps", 0))     # absent in checkpoints before lr_decay
+        self.env_steps, self.grad_steps = int(state["env_steps"]), int(state["grad_steps"])
+        self.torch_stream.load_state_dict(state["torch_stream"])
         self.env.sampler.seed, self.env.sampler.count = (int(v) for v in state["sampler"])

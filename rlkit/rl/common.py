@@ -65,44 +65,41 @@ class ActionScaler:
 
 
 class Evaluator:
-    """Runs deterministic evaluation episodes in a dedicated env.
+    """Runs evaluation episodes in a dedicated env: episode k of a call with ``seed`` resets with
+    ``seed + k``, so evaluation never touches the training RNG streams and the same call returns
+    the same numbers.
 
-    Besides return, length and success, the numbers an env puts in ``info["episode_metrics"]`` on
-    an episode's last step are averaged into ``eval/<name>``.
-
-    Episode ``k`` (counted over the whole run) resets with seed ``seed + k``, so evaluation never
-    touches the training RNG streams and is reproducible after a resume.
+    Return and length always; ``eval/success`` when the env reports ``is_success`` or ``success``
+    in its infos; the numbers an env puts in ``info["episode_metrics"]`` on an episode's last step
+    are averaged into ``eval/<name>``.
     """
 
-    def __init__(self, env_fn: Callable[[], gym.Env], seed: int) -> None:
+    def __init__(self, env_fn: Callable[[], gym.Env]) -> None:
         self.env = env_fn()
-        self.seed = seed
-        self.episodes_done = 0
 
-    def run(self, act: Callable[[np.ndarray], Any], episodes: int) -> dict[str, float]:
+    def run(self, act: Callable[[np.ndarray], Any], episodes: int, seed: int) -> dict[str, float]:
         returns, lengths, successes = [], [], []
         extra: dict[str, list[float]] = {}
-        for _ in range(episodes):
-            obs, _ = self.env.reset(seed=self.seed + self.episodes_done)
-            self.episodes_done += 1
-            done, ret, length, success = False, 0.0, 0, 0.0
+        for k in range(episodes):
+            obs, _ = self.env.reset(seed=seed + k)
+            done, ret, length, success = False, 0.0, 0, None
             while not done:
                 obs, r, terminated, truncated, info = self.env.step(act(obs))
                 ret, length = ret + float(r), length + 1
-                success = max(success, float(info.get("is_success", info.get("success", 0.0))))
+                flag = info.get("is_success", info.get("success"))
+                if flag is not None:
+                    success = max(success or 0.0, float(flag))
                 done = terminated or truncated
-            returns.append(ret), lengths.append(length), successes.append(success)
-            for k, v in info.get("episode_metrics", {}).items():
-                extra.setdefault(f"eval/{k}", []).append(float(v))
-        return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
-                "eval/length": float(np.mean(lengths)), "eval/success": float(np.mean(successes)),
-                **{k: float(np.mean(v)) for k, v in extra.items()}}
-
-    def state_dict(self) -> dict[str, int]:
-        return {"episodes_done": self.episodes_done}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.episodes_done = int(state["episodes_done"])
+            returns.append(ret), lengths.append(length)
+            if success is not None:
+                successes.append(success)
+            for name, v in info.get("episode_metrics", {}).items():
+                extra.setdefault(f"eval/{name}", []).append(float(v))
+        out = {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
+               "eval/length": float(np.mean(lengths))}
+        if successes:
+            out["eval/success"] = float(np.mean(successes))
+        return out | {k: float(np.mean(v)) for k, v in extra.items()}
 
 
 class EnvLoop:
@@ -111,10 +108,9 @@ class EnvLoop:
 
     def __init__(self, env: Any, num_envs: int, seed: int) -> None:
         from rlkit.env_spec import eval_env_factory, make_vector_env
-        from rlkit.seeding import EVAL_SEED_OFFSET
 
         self.envs = make_vector_env(env, num_envs, seed)
-        self.evaluator = Evaluator(eval_env_factory(env), seed + EVAL_SEED_OFFSET)
+        self.evaluator = Evaluator(eval_env_factory(env))
         self.obs, _ = self.envs.reset(seed=seed)
         self._ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, dtype=np.int64)
@@ -136,8 +132,7 @@ class EnvLoop:
         from rlkit.env_state import env_state
 
         return {"obs": torch.as_tensor(self.obs), "ret": torch.as_tensor(self._ret),
-                "len": torch.as_tensor(self._len), "envs": env_state(self.envs),
-                "evaluator": self.evaluator.state_dict()}
+                "len": torch.as_tensor(self._len), "envs": env_state(self.envs)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from rlkit.env_state import load_env_state
@@ -145,7 +140,6 @@ class EnvLoop:
         self.obs = state["obs"].numpy().copy()
         self._ret, self._len = state["ret"].numpy().copy(), state["len"].numpy().copy()
         load_env_state(self.envs, state["envs"])
-        self.evaluator.load_state_dict(state["evaluator"])
 
 
 def ensemble_q(net: nn.Module, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

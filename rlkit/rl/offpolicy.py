@@ -17,6 +17,7 @@ from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
 from rlkit.env_spec import EnvLike, true_next_obs
 from rlkit.rl.common import ActionScaler, EnvLoop, act_batched
+from rlkit.seeding import eval_seed, own_torch_rng
 
 
 @dataclass
@@ -56,9 +57,10 @@ class OffPolicyAgent:
 
     config_class: type[OffPolicyConfig] = OffPolicyConfig
 
+    @own_torch_rng
     def __init__(self, cfg: OffPolicyConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
-        self.cfg, self.device = cfg, torch.device(device)
+        self.cfg, self.device, self.seed = cfg, torch.device(device), seed
         self.loop = EnvLoop(env, cfg.num_envs, seed)
         self.scaler = ActionScaler(self.loop.envs.single_action_space)
         obs_shape = self.loop.envs.single_observation_space.shape
@@ -66,7 +68,7 @@ class OffPolicyAgent:
         self.buffer = ReplayBuffer(obs_shape, act_shape, cfg.buffer_size, cfg.num_envs, cfg.n_step,
                                    cfg.gamma, self.device, seed)
         self.learner = self.make_learner(int(np.prod(obs_shape)), int(np.prod(act_shape)))
-        self.env_steps = 0
+        self.env_steps, self.grad_steps = 0, 0      # vector-env steps (num_envs env steps each), updates
 
     def make_learner(self, obs_dim: int, act_dim: int) -> Learner:
         raise NotImplementedError
@@ -74,8 +76,10 @@ class OffPolicyAgent:
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
 
+    @own_torch_rng
     def train_step(self) -> dict[str, float]:
-        """One env step, then ``updates_per_step`` updates once ``learning_starts`` is reached."""
+        """One step of every sub-env, then ``updates_per_step`` updates once ``learning_starts`` is
+        reached; returns the losses and the counters ``train/env_steps`` and ``train/grad_steps``."""
         cfg = self.cfg
         if self.env_steps < cfg.learning_starts:
             action = torch.rand(cfg.num_envs, *self.loop.envs.single_action_space.shape) * 2 - 1
@@ -89,23 +93,33 @@ class OffPolicyAgent:
         if self.env_steps >= cfg.learning_starts:
             for _ in range(cfg.updates_per_step):
                 metrics = self.learner.update(self.buffer.sample(cfg.batch_size))
+            self.grad_steps += cfg.updates_per_step
+        metrics |= {"train/env_steps": float(self.env_steps * cfg.num_envs),
+                    "train/grad_steps": float(self.grad_steps)}
         if finished:
             metrics["train/episode_return"] = float(np.mean([r for r, _ in finished]))
         return metrics
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Actions for one observation or a batch: the deterministic policy, or the exploration
+        policy (drawing from torch's global generator) with ``deterministic=False``."""
         step = self.learner.act if deterministic else self.learner.explore
         return act_batched(obs, self.device, lambda o: self.scaler.to_env(step(o).cpu().numpy()))
 
-    def evaluate(self, episodes: int) -> dict[str, float]:
-        return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
+        """``episodes`` deterministic episodes in the evaluation env; episode k resets with
+        ``seed + k`` (default seed: ``rlkit.seeding.eval_seed``)."""
+        base = eval_seed(self.seed, seed)
+        return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes, base)
 
     def state_dict(self) -> dict[str, Any]:
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
-                "env_steps": self.env_steps, "loop": self.loop.state_dict()}
+                "env_steps": self.env_steps, "grad_steps": self.grad_steps, "loop": self.loop.state_dict(),
+                "torch_stream": self.torch_stream.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
-        self.env_steps = int(state["env_steps"])
+        self.env_steps, self.grad_steps = int(state["env_steps"]), int(state["grad_steps"])
         self.loop.load_state_dict(state["loop"])
+        self.torch_stream.load_state_dict(state["torch_stream"])

@@ -33,7 +33,7 @@ from rlkit.env_spec import EnvLike, true_next_obs
 from rlkit.nn import policy_network
 from rlkit.nn.optim import adam
 from rlkit.rl.common import EnvLoop, RunningMeanStd, act_batched
-from rlkit.seeding import EVAL_SEED_OFFSET, TorchRNGStream
+from rlkit.seeding import TorchRNGStream, eval_seed, own_torch_rng
 
 
 @dataclass
@@ -206,17 +206,17 @@ class PPO:
 
     config_class = PPOConfig
 
+    @own_torch_rng
     def __init__(self, cfg: PPOConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
         self.loop = EnvLoop(env, cfg.num_envs, seed)
-        self.eval_stream = TorchRNGStream(seed + EVAL_SEED_OFFSET)
         space = self.loop.envs.single_action_space
         self.obs_shape = tuple(self.loop.envs.single_observation_space.shape)
         self.obs_dim = int(np.prod(self.obs_shape))
         self.model = self.build_model(space).to(self.device)
         self.optim = adam(self.model.parameters(), lr=cfg.lr, eps=1e-5)
-        self.updates = 0
+        self.updates, self.grad_steps = 0, 0
         self.return_rms = RunningMeanStd()
         self.action_low = getattr(space, "low", None)
         self.action_high = getattr(space, "high", None)
@@ -318,6 +318,7 @@ class PPO:
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         self.optim.step()
+        self.grad_steps += 1
         return dict(zip(stats, torch.stack(list(stats.values())).tolist(), strict=True))
 
     def loss(self, b: dict[str, torch.Tensor],
@@ -333,8 +334,10 @@ class PPO:
                       "stats/approx_kl": losses["approx_kl"], "stats/clipfrac": losses["clipfrac"]}
 
     # ------------------------------------------------------------------ Algorithm contract
+    @own_torch_rng
     def train_step(self) -> dict[str, float]:
-        """One rollout (num_envs x num_steps env steps) and one PPO update."""
+        """One rollout (num_envs x num_steps env steps) and one PPO update; returns the losses and
+        the counters ``train/env_steps`` and ``train/grad_steps`` (minibatch steps)."""
         if self.cfg.lr_anneal_updates:
             frac = max(1.0 - self.updates / self.cfg.lr_anneal_updates, 0.0)
             self.optim.param_groups[0]["lr"] = frac * self.cfg.lr
@@ -342,31 +345,36 @@ class PPO:
         metrics = self.update(rollout)
         self.updates += 1
         metrics["train/env_steps"] = float(self.updates * self.cfg.num_steps * self.cfg.num_envs)
+        metrics["train/grad_steps"] = float(self.grad_steps)
         if finished:
             metrics["train/episode_return"] = float(np.mean([r for r, _ in finished]))
         return metrics
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Actions for one observation or a batch: the greedy action, or a draw from the policy
+        (from torch's global generator) with ``deterministic=False``."""
         return act_batched(obs, self.device, lambda o: self._to_env(self.model.act(o, deterministic)),
                            len(self.obs_shape))
 
-    def evaluate(self, episodes: int) -> dict[str, float]:
-        """``episodes`` episodes in the evaluation env with the greedy policy, or with the sampled one
-        (``eval_deterministic=false``) drawing from an evaluation stream of its own."""
-        if self.cfg.eval_deterministic:
-            return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes)
-        with self.eval_stream.active():
-            return self.loop.evaluator.run(lambda o: self.act(o, deterministic=False), episodes)
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
+        """``episodes`` episodes in the evaluation env (episode k resets with ``seed + k``; default
+        seed: ``rlkit.seeding.eval_seed``) with the greedy policy, or with the sampled one
+        (``eval_deterministic=false``) drawing from a stream seeded by the same seed."""
+        base = eval_seed(self.seed, seed)
+        with TorchRNGStream(base, self.device).active():
+            return self.loop.evaluator.run(lambda o: self.act(o, self.cfg.eval_deterministic), episodes, base)
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optim": self.optim.state_dict(),
                 "updates": self.updates, "loop": self.loop.state_dict(),
-                "return_rms": self.return_rms.state_dict(), "eval_stream": self.eval_stream.state}
+                "return_rms": self.return_rms.state_dict(), "grad_steps": self.grad_steps,
+                "torch_stream": self.torch_stream.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
         self.updates = int(state["updates"])
         self.return_rms.load_state_dict(state["return_rms"])
-        self.eval_stream.state = state["eval_stream"]
+        self.grad_steps = int(state["grad_steps"])
+        self.torch_stream.load_state_dict(state["torch_stream"])
         self.loop.load_state_dict(state["loop"])
