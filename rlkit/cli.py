@@ -11,7 +11,10 @@ fail with Hydra's own message, which lists the choices.
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -22,17 +25,56 @@ from rlkit.config import ConfigError
 from rlkit.data.offline import DatasetError
 from rlkit.runner import NonFiniteMetricError, run_experiment
 
+#: Optional backends: the override that selects one, the module it needs, and its extra.
+EXTRAS = {"hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+          "hydra/launcher=submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+          "logger=tensorboard": ("tensorboard", "tensorboard")}
+
+
+def missing_extra(argv: list[str]) -> str | None:
+    """The one-line error for an override whose optional backend is not installed, else None."""
+    for arg in argv:
+        if arg in EXTRAS and not _installed(EXTRAS[arg][0]):
+            extra = EXTRAS[arg][1]
+            return f"error: {arg} needs the {extra!r} extra: pip install 'rlkit-offmeta[{extra}]'"
+    return None
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def main() -> None:
+    """``rlkit-run`` / ``run.py``: check optional backends, then run Hydra's entry point."""
+    error = missing_extra(sys.argv[1:])
+    if error:
+        print(error, file=sys.stderr)
+        sys.exit(2)
+    hydra_main()
+
 
 @hydra.main(version_base="1.3", config_path="pkg://rlkit.conf", config_name="config")
-def main(cfg: DictConfig) -> dict:
+def hydra_main(cfg: DictConfig) -> dict:
     run_dir = cfg.resume or HydraConfig.get().runtime.output_dir
     try:
         summary = run_experiment(cfg, run_dir)
     except (ConfigError, CheckpointError, DatasetError, NonFiniteMetricError) as err:
         print(f"error: {err}", file=sys.stderr)
+        if isinstance(err, ConfigError):
+            remove_unstarted_run_dir(Path(HydraConfig.get().runtime.output_dir))
         sys.exit(2)
     print_summary(summary)
     return summary
+
+
+def remove_unstarted_run_dir(run_dir: Path) -> None:
+    """A run that failed validation leaves no directory behind (Hydra creates it, with its
+    ``.hydra/`` record, before the configuration is checked)."""
+    if run_dir.is_dir() and not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.csv").exists():
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def print_summary(summary: dict) -> None:

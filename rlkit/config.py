@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import types
+import typing
 from typing import Any
 
 import torch
@@ -47,13 +50,55 @@ def check_positive(cfg: Any, *names: str, allow_zero: bool = False) -> None:
         check(ok, name, value, "must be >= 0" if allow_zero else "must be > 0")
 
 
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", None) or str(tp)
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """Whether a config value fits the annotation ``tp`` (ints count as floats; lists as tuples)."""
+    if tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (tuple, list):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return isinstance(value, (tuple, list)) and all(_matches(v, args[0]) for v in value) if args else \
+            isinstance(value, (tuple, list))
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+def check_types(config_class: type, values: dict[str, Any], prefix: str) -> None:
+    """One-line :class:`ConfigError` for a value whose type does not fit its dataclass field
+    (``algo.lr: expected float, got 'abc'``)."""
+    hints = typing.get_type_hints(config_class)
+    for key, value in values.items():
+        if key in hints and not _matches(value, hints[key]):
+            raise ConfigError(f"{prefix}.{key}: expected {_type_name(hints[key])}, got {value!r}")
+
+
 def build_config(config_class: type, values: dict[str, Any], prefix: str = "algo") -> Any:
-    """Construct a config dataclass, turning unknown keys into a one-line :class:`ConfigError`."""
+    """Construct a config dataclass, turning unknown keys (with the closest valid key) and values of
+    the wrong type into a one-line :class:`ConfigError`."""
     fields = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(f'{prefix}.{k}' for k in unknown)} for "
-                          f"{config_class.__name__}; valid keys: {', '.join(sorted(fields))}")
+        hints = [f"{prefix}.{k}" + (f" (did you mean {prefix}.{close[0]}?)"
+                                    if (close := difflib.get_close_matches(k, fields, 1)) else "")
+                 for k in unknown]
+        raise ConfigError(f"unknown key(s) {', '.join(hints)} for {config_class.__name__}; valid keys: "
+                          f"{', '.join(sorted(fields))}")
+    check_types(config_class, values, prefix)
     try:
         return config_class(**values)
     except ConfigError as err:  # value checks name the bare field; add the group

@@ -225,6 +225,35 @@ def plot_learning_curve(run_dir: Path, metric: str = "eval/return", title: str =
     return path
 
 
+#: What may change when a run directory is resumed: the run's length and what is logged.
+RESUMABLE_CHANGES = ("runner.steps", "runner.log_every", "runner.checkpoint_every", "logger.", "resume")
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def check_same_run(run_dir: Path, config_yaml: str) -> None:
+    """Refuse to resume a run directory whose checkpoint was written with another configuration
+    (anything but :data:`RESUMABLE_CHANGES`): one line naming the keys that differ."""
+    import yaml
+
+    saved = run_dir / "config.yaml"
+    if not (run_dir / "checkpoints" / "last.pt").exists() or not saved.exists():
+        return
+    old, new = _flat(yaml.safe_load(saved.read_text())), _flat(yaml.safe_load(config_yaml))
+    changed = sorted(k for k in old.keys() | new.keys()
+                     if old.get(k) != new.get(k) and not k.startswith(RESUMABLE_CHANGES))
+    if changed:
+        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise ConfigError(f"{run_dir} holds a run with another configuration ({shown}{more}); resume it with "
+                          "its own settings (only runner.steps, logging and checkpoint intervals may change), "
+                          "or start a new run in another directory (hydra.run.dir=..., no resume=)")
+
+
 def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
     """Build everything from a composed Hydra config and run it in ``run_dir``.
 
@@ -258,6 +287,7 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
         runner_cfg.steps = int(algo.total_steps)
         print(f"runner.steps=null -> {runner_cfg.steps} steps (algo.total_steps)", flush=True)
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    check_same_run(run_dir, config_yaml)
     (run_dir / "config.yaml").write_text(config_yaml)
     logger = Logger(run_dir, wandb_cfg=OmegaConf.to_container(cfg.logger.wandb, resolve=True),
                     tensorboard=bool(cfg.logger.tensorboard), config=OmegaConf.to_container(cfg, resolve=True))

@@ -1,0 +1,67 @@
+"""The research workflow as a new user meets it: one-line errors for bad overrides that leave no
+run directory, resume that refuses a changed configuration, counters logged as counts, optional
+backends that name their extra."""
+
+import pandas as pd
+from helpers import TINY_ALGO, TINY_RUNNER, run_cli
+
+PPO = ["algo=ppo", "env=cartpole", *TINY_ALGO["ppo"]]
+
+
+def _one_line_error(out, text: str) -> None:
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == text
+
+
+def test_type_errors_name_the_key_and_the_expected_type_and_leave_no_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    _one_line_error(run_cli(*PPO, "algo.lr=abc", f"hydra.run.dir={run_dir}"),
+                    "error: algo.lr: expected float, got 'abc'")
+    assert not run_dir.exists()
+    _one_line_error(run_cli(*PPO, "algo.hidden=64", f"hydra.run.dir={run_dir}"),
+                    "error: algo.hidden: expected tuple[int, ...], got 64")
+    assert not run_dir.exists()
+
+
+def test_a_misspelt_key_suggests_the_closest_one(tmp_path):
+    out = run_cli(*PPO, "+algo.lrr=1e-3", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2 and "algo.lrr (did you mean algo.lr?)" in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_resuming_with_another_configuration_is_refused_naming_the_keys(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli(*PPO, *TINY_RUNNER, f"hydra.run.dir={run_dir}").returncode == 0
+    before = (run_dir / "metrics.csv").read_text()
+    out = run_cli(*PPO, *TINY_RUNNER, "algo.lr=1e-3", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "algo.lr: 0.00025 -> 0.001" in out.stderr and "start a new run" in out.stderr
+    assert (run_dir / "metrics.csv").read_text() == before
+    assert "0.00025" in (run_dir / "config.yaml").read_text()
+    longer = [a.replace("runner.steps=4", "runner.steps=6") for a in TINY_RUNNER]
+    out = run_cli(*PPO, *longer, f"hydra.run.dir={run_dir}")     # a longer run is the same run
+    assert out.returncode == 0 and "resumed from" in out.stdout
+
+
+def test_counters_are_logged_as_their_current_value(tmp_path):
+    args = ["runner.steps=10", "runner.log_every=5", "runner.eval_every=10", "runner.eval_episodes=1"]
+    out = run_cli(*PPO, *args, f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    df = pd.read_csv(tmp_path / "metrics.csv").set_index("step")
+    per_step = 2 * 8                                       # num_envs x num_steps of TINY_ALGO["ppo"]
+    assert df.loc[5, "train/env_steps"] == 5 * per_step and df.loc[10, "train/env_steps"] == 10 * per_step
+    assert df.loc[10, "train/grad_steps"] == 10 * 2 * 1    # minibatches x epochs per update
+    assert "eval/success" not in df                        # CartPole has no notion of success
+
+
+def test_optional_backends_name_their_extra(tmp_path):
+    out = run_cli(*PPO, "hydra/launcher=slurm", "-m", "seed=0")
+    _one_line_error(out, "error: hydra/launcher=slurm needs the 'slurm' extra: "
+                         "pip install 'rlkit-offmeta[slurm]'")
+
+
+def test_tensorboard_logger_writes_event_files(tmp_path):
+    out = run_cli(*PPO, *TINY_RUNNER, "logger=tensorboard", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
