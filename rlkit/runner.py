@@ -32,6 +32,7 @@ class Algorithm(Protocol):
     def act(self, obs: Any, deterministic: bool = True) -> Any: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def policy_state(self) -> dict[str, Any]: ...        # what best.pt holds (rlkit.agent.Agent)
 
 
 @dataclass
@@ -155,7 +156,7 @@ class Runner:
                     ret = self.last_eval.get("eval/return", -math.inf)
                     if ret > self.best:
                         self.best = ret
-                        save_checkpoint({"step": self.step, "algo": self.algo.state_dict()},
+                        save_checkpoint({"step": self.step, "policy": self.algo.policy_state()},
                                         self.ckpt_dir / "best.pt")
                 if log_now or row:
                     row["time/elapsed_s"] = self.elapsed()
@@ -182,14 +183,17 @@ def _git_commit() -> str:
 
 
 def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import gymnasium
     import numpy
 
-    import rlkit
-
+    try:
+        ours = version("rlkit-offmeta")
+    except PackageNotFoundError:          # a checkout used without installing it
+        ours = "unknown"
     return {"python": platform.python_version(), "torch": torch.__version__,
-            "gymnasium": gymnasium.__version__, "numpy": numpy.__version__,
-            "rlkit": rlkit.__version__}
+            "gymnasium": gymnasium.__version__, "numpy": numpy.__version__, "rlkit": ours}
 
 
 def write_summary(run_dir: Path, runner: Runner, device: torch.device) -> dict[str, Any]:

@@ -141,12 +141,14 @@ def own_torch_rng(method: F) -> F:
     """Run an agent's method on the agent's own torch stream ``self.torch_stream``, so that the
     agent is determined by its seed alone (no global ``seed_everything`` needed) and leaves the
     global generators alone. Decorating ``__init__(self, cfg, env, *, device, seed)`` creates the
-    stream from ``seed`` first, so network initialisation draws from it too."""
+    stream from ``seed`` first, so network initialisation draws from it too, and records the env
+    the agent was built on (``init_env``, for ``agent.save``)."""
 
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         if method.__name__ == "__init__" and not hasattr(self, "torch_stream"):
             self.torch_stream = TorchRNGStream(int(kwargs.get("seed", 0)), kwargs.get("device"))
+            self.init_env = args[1] if len(args) > 1 else kwargs.get("env")
         with self.torch_stream.active():
             return method(self, *args, **kwargs)
 

@@ -200,6 +200,25 @@ def test_evaluation_never_consumes_training_randomness(name):
     assert first + _steps(b, 3) == plain
 
 
+@pytest.mark.parametrize("name", CASES)
+def test_save_and_load_rebuild_an_agent_that_acts_the_same(name, tmp_path):
+    algo = _make(name, 4)
+    _steps(algo, 2)
+    path = algo.save(tmp_path / "agent.pt")
+    raw = torch.load(path, weights_only=True)                 # plain data only
+    assert raw["format"] == "rlkit-agent/1" and "buffer" not in str(list(raw["policy"]["modules"]))
+    again = type(algo).load(path, env=algo.init_env)
+    shape = (3, 4) if CASES[name][1] is None else _env(name).observation_space.shape
+    obs = np.random.default_rng(0).uniform(0, 1, shape).astype(np.float32)
+    if name == "ls3":
+        obs = (obs * 255).astype(np.uint8)
+    with torch.random.fork_rng():
+        a = algo.act(obs)
+    with torch.random.fork_rng():
+        b = again.act(obs)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_torch_threads_are_not_changed_by_algorithms():
     before = torch.get_num_threads()
     _make("ppo", 0)

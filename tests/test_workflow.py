@@ -65,3 +65,27 @@ def test_tensorboard_logger_writes_event_files(tmp_path):
     out = run_cli(*PPO, *TINY_RUNNER, "logger=tensorboard", f"hydra.run.dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_best_checkpoint_holds_the_policy_only_and_load_run_returns_the_agent(tmp_path):
+    import numpy as np
+    import torch
+
+    import rlkit
+    from rlkit.checkpoint import load_checkpoint
+
+    args = ["algo=sac", "env=pendulum", "runner.steps=600", "runner.eval_every=300", "runner.log_every=100",
+            "runner.checkpoint_every=300", "runner.eval_episodes=1", "algo.learning_starts=100",
+            "algo.hidden=[32,32]", "algo.buffer_size=100000"]
+    out = run_cli(*args, f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    best, last = tmp_path / "checkpoints" / "best.pt", tmp_path / "checkpoints" / "last.pt"
+    assert best.stat().st_size < 100_000 < last.stat().st_size          # no replay buffer in best.pt
+    assert set(load_checkpoint(best)) == {"step", "policy"}
+    agent = rlkit.load_run(tmp_path)
+    obs = np.zeros(3, np.float32)
+    saved_actor = load_checkpoint(best)["policy"]["modules"]["learner.actor"]
+    assert all(torch.equal(v, saved_actor[k]) for k, v in agent.learner.actor.state_dict().items())
+    assert agent.act(obs).shape == (1,)
+    saved = agent.save(tmp_path / "sac.pt")
+    assert type(agent).load(saved).act(obs) == agent.act(obs)

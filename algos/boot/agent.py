@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.agent import Agent
 from rlkit.algos.boot.data import TrajectoryWindows, trajectory_windows
 from rlkit.algos.boot.generation import GenerationConfig, generate
 from rlkit.algos.boot.model import TrajectoryGPT, trajectory_loss
@@ -145,7 +146,7 @@ def lr_multiplier(n_tokens: float, warmup: float, final: float, step_quirk: bool
     return max(0.1, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-class BooT:
+class BooT(Agent):
     """Trains a :class:`TrajectoryGPT` on an offline dataset, with or without bootstrapping."""
 
     config_class = BooTConfig

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.agent import Agent
 from rlkit.algos.cplanning import planner
 from rlkit.algos.cplanning.clearning import CLearner, CLearningConfig, relabel_batch
 from rlkit.config import check, check_positive
@@ -58,7 +59,7 @@ class CPlanningConfig(CLearningConfig):
         check_positive(self, "num_nodes", "num_waypoints", "steps_per_waypoint", "rebuild_every", "buffer_size")
 
 
-class CPlanning:
+class CPlanning(Agent):
     """C-Planning / C-learning agent on a goal env whose observation is [state, goal] (PointMaze)."""
 
     config_class = CPlanningConfig

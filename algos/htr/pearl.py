@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlkit.agent import Agent
 from rlkit.algos.htr import relabel
 from rlkit.algos.htr.buffer import MultiTaskBuffer
 from rlkit.algos.htr.encoder import ContextEncoder, kl_to_standard_normal
@@ -113,7 +114,7 @@ def oyster_init(mlp: nn.Module) -> None:
         linears[-1].bias.uniform_(-3e-3, 3e-3)
 
 
-class PEARL:
+class PEARL(Agent):
     """Meta-training and meta-testing on a task env (``set_task``, ``batch``, pure ``reward``)."""
 
     config_class = PEARLConfig

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.agent import Agent
 from rlkit.algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
 from rlkit.algos.ls3.models import (
     DynamicsEnsemble,
@@ -115,7 +116,7 @@ def to_float_images(x: np.ndarray | torch.Tensor, device: torch.device) -> torch
     return torch.as_tensor(np.asarray(x), device=device).float().div_(255.0)
 
 
-class LS3:
+class LS3(Agent):
     """LS3 on an image env with ``info["constraint"]``, ``info["state"]`` and teachers (module docstring)."""
 
     config_class = LS3Config

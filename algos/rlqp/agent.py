@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.agent import Agent
 from rlkit.algos.rlqp.policy import (
     ACTION_DECADES,
     ActiveSetRule,
@@ -92,7 +93,7 @@ class RLQPConfig:
                        "updates_per_episode")
 
 
-class RLQP:
+class RLQP(Agent):
     """The RLQP agent (``algo=rlqp``); ``policy()`` returns the current learned rho policy.
 
     ``env`` is a :class:`rlkit.envs.qp.env.QPEnv` (or its id/spec, ``rlkit/QP-v0``): it holds the
@@ -245,7 +246,7 @@ class RLQP:
         methods = {"osqp": "osqp", "fixed": "fixed", "hand_rule": ActiveSetRule(), "learned": self.policy()}
         best = run_dir / "checkpoints" / "best.pt"
         if best.is_file():
-            methods["best"] = self.policy(load_checkpoint(best)["algo"]["learner"]["actor"])
+            methods["best"] = self.policy(load_checkpoint(best)["policy"]["modules"]["learner.actor"])
             methods["best"].save(run_dir / "policy_best.pt")
         sets = {"test": self._held_out(self.seed + TEST_SEED, cfg.report_per_class or cfg.eval_per_class)}
         if cfg.report_larger_per_class:

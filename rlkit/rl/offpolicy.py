@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from rlkit.agent import Agent
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
 from rlkit.env_spec import EnvLike, true_next_obs
@@ -52,7 +53,7 @@ class Learner(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-class OffPolicyAgent:
+class OffPolicyAgent(Agent):
     """Drives a :class:`Learner` in a SAME_STEP vector env with a :class:`ReplayBuffer`."""
 
     config_class: type[OffPolicyConfig] = OffPolicyConfig

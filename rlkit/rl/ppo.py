@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlkit.agent import Agent
 from rlkit.config import check, check_positive
 from rlkit.env_spec import EnvLike, true_next_obs
 from rlkit.nn import policy_network
@@ -201,7 +202,7 @@ class ActorCritic(PolicyModel):
         return out.argmax(-1) if self.discrete else out
 
 
-class PPO:
+class PPO(Agent):
     """On-policy PPO agent over a SAME_STEP vector env (see module docstring)."""
 
     config_class = PPOConfig
