@@ -13,48 +13,144 @@ import numpy as np
 import pandas as pd
 import yaml
 
+#: Keys that never tell two experiments apart: the seed, and where a run was resumed from.
+NOT_CONFIG = ("seed", "resume")
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: json.dumps(tree) if isinstance(tree, list) else tree}
+
 
 def load_runs(root: str | Path) -> pd.DataFrame:
-    """All ``metrics.csv`` below ``root`` as one long frame with ``algo``, ``env``, ``seed``, ``run``."""
-    frames = []
+    """Every run directory below ``root`` as one long frame of its ``metrics.csv`` rows, with
+    ``run``, ``seed``, ``algo``, ``env`` and ``group``: runs whose configurations (``config.yaml``)
+    are equal except for the seed form one group, labelled by the keys whose values differ between
+    groups (``algo.lr=0.001``), or by algo / env when nothing else differs. Counters
+    (``train/env_steps``, ``train/grad_steps``) are carried forward onto evaluation-only rows."""
+    frames, configs = [], []
     for csv in sorted(Path(root).rglob("metrics.csv")):
-        cfg = yaml.safe_load((csv.parent / "config.yaml").read_text())
-        df = pd.read_csv(csv)
-        df["algo"], df["env"], df["seed"] = cfg["algo"]["name"], cfg["env"]["name"], cfg["seed"]
+        cfg = _flat(yaml.safe_load((csv.parent / "config.yaml").read_text()))
+        df = pd.read_csv(csv).sort_values("step")
+        counters = [c for c in ("train/env_steps", "train/grad_steps") if c in df]
+        df[counters] = df[counters].ffill()
+        df["algo"], df["env"], df["seed"] = cfg["algo.name"], cfg["env.name"], cfg["seed"]
         df["run"] = str(csv.parent)
         frames.append(df)
+        configs.append({k: v for k, v in cfg.items() if k not in NOT_CONFIG})
     if not frames:
         raise FileNotFoundError(f"no run directories (metrics.csv + config.yaml) under {root}")
+    for df, label in zip(frames, group_labels(configs), strict=True):
+        df["group"] = label
     return pd.concat(frames, ignore_index=True)
 
 
-def curves(runs: pd.DataFrame, metric: str = "eval/return", z: float = 1.96) -> pd.DataFrame:
-    """Mean and normal-approximation CI (mean +- z * std / sqrt(n)) of ``metric`` per step."""
-    df = runs.dropna(subset=[metric])
-    g = df.groupby(["algo", "env", "step"])[metric]
-    out = g.agg(["mean", "std", "count"]).reset_index()
-    half = z * out["std"].fillna(0.0) / np.sqrt(out["count"])
-    out["lo"], out["hi"] = out["mean"] - half, out["mean"] + half
-    return out
+def group_labels(configs: list[dict[str, Any]]) -> list[str]:
+    """A label per configuration: the keys whose values differ between the configurations. When
+    the algorithm (or env) itself differs, its name stands for all of its keys."""
+    keys = sorted({k for c in configs for k in c})
+    differing = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+    named = [part for part in ("algo", "env") if f"{part}.name" in differing]
+    shown = [k for k in differing if k.split(".")[0] not in named]
+    labels = []
+    for c in configs:
+        parts = [c[f"{part}.name"] for part in named] + [f"{k}={c.get(k)}" for k in shown]
+        labels.append(" ".join(parts) or f"{c['algo.name']} / {c['env.name']}")
+    return labels
 
 
-def final_table(runs: pd.DataFrame, metric: str = "eval/return") -> pd.DataFrame:
-    """Last logged ``metric`` of each run, then mean / std / n per (algo, env)."""
+def interval(scores: np.ndarray, aggregate: str = "iqm", reps: int = 2000,
+             seed: int = 0) -> tuple[float, float, float]:
+    """rliable's interquartile mean (or ``aggregate="mean"``) of ``scores`` [runs] with its
+    stratified-bootstrap 95% interval (a percentile interval: it never leaves the scores' range)."""
+    import warnings
+
+    from rliable import library as rly
+    from rliable import metrics
+
+    fn = {"iqm": metrics.aggregate_iqm, "mean": metrics.aggregate_mean}[aggregate]
+    col = np.asarray(scores, dtype=float).reshape(-1, 1)
+    if len(col) < 2 or np.ptp(col) == 0 or not np.isfinite(col).all():
+        v = float(fn(col)) if np.isfinite(col).all() else float(np.mean(col))
+        return v, v, v
+    with warnings.catch_warnings():       # arch's own deprecation of the RandomState that rliable passes
+        warnings.simplefilter("ignore", FutureWarning)
+        point, ci = rly.get_interval_estimates({"x": col}, lambda s: np.array([fn(s)]), reps=reps,
+                                               random_state=np.random.RandomState(seed))
+    return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
+
+
+def curves(runs: pd.DataFrame, metric: str = "eval/return", x: str = "step", reps: int = 1000,
+           seed: int = 0) -> pd.DataFrame:
+    """Per group and x (``step``, ``train/env_steps`` or ``train/grad_steps``): the interquartile mean
+    over runs of ``metric`` with its stratified-bootstrap 95% interval (rliable), and the count."""
+    df = runs.dropna(subset=[metric, x])
+    rows = []
+    for (group, xv), g in df.groupby(["group", x]):
+        iqm, lo, hi = interval(g[metric].to_numpy(float), "iqm", reps, seed)
+        rows.append({"group": group, x: xv, "iqm": iqm, "lo": lo, "hi": hi, "count": len(g)})
+    return pd.DataFrame(rows)
+
+
+def final_scores(runs: pd.DataFrame, metric: str = "eval/return") -> dict[str, np.ndarray]:
+    """The last logged ``metric`` of every run, per group: {group: [runs, 1]} (rliable's layout)."""
     last = runs.dropna(subset=[metric]).sort_values("step").groupby("run").tail(1)
-    return last.groupby(["algo", "env"])[metric].agg(["mean", "std", "count"]).reset_index()
+    return {g: d[metric].to_numpy(float).reshape(-1, 1) for g, d in last.groupby("group")}
 
 
-def plot_curves(curve: pd.DataFrame, metric: str = "eval/return", ax=None):
-    """One line per (algo, env) with a shaded CI band."""
+def final_table(runs: pd.DataFrame, metric: str = "eval/return", reps: int = 2000,
+                seed: int = 0) -> pd.DataFrame:
+    """Per group: the IQM of the final ``metric`` over runs with its 95% interval, the mean and the
+    number of runs."""
+    rows = []
+    for group, scores in final_scores(runs, metric).items():
+        iqm, lo, hi = interval(scores[:, 0], "iqm", reps, seed)
+        rows.append({"group": group, "iqm": iqm, "lo": lo, "hi": hi, "mean": float(scores.mean()),
+                     "count": len(scores)})
+    return pd.DataFrame(rows)
+
+
+def probability_of_improvement(runs: pd.DataFrame, x_group: str, y_group: str, metric: str = "eval/return",
+                               reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """P(X > Y) of the final ``metric`` of group X over group Y (rliable; 0.5 = no difference),
+    with its stratified-bootstrap 95% interval."""
+    import warnings
+
+    from rliable import library as rly
+    from rliable import metrics
+
+    scores = final_scores(runs, metric)
+    pair = {"pair": (scores[x_group], scores[y_group])}
+    improve = lambda a, b: np.array([metrics.probability_of_improvement(a, b)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        point, ci = rly.get_interval_estimates(pair, improve, reps=reps,
+                                               random_state=np.random.RandomState(seed))
+    return float(point["pair"][0]), float(ci["pair"][0, 0]), float(ci["pair"][1, 0])
+
+
+def performance_profile(runs: pd.DataFrame, thresholds: np.ndarray, metric: str = "eval/return",
+                        reps: int = 2000) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per group: the fraction of runs whose final ``metric`` exceeds each threshold, and its
+    bootstrap 95% band [2, len(thresholds)] (rliable's score distributions)."""
+    from rliable import library as rly
+
+    return rly.create_performance_profile(final_scores(runs, metric), thresholds, reps=reps)
+
+
+def plot_curves(curve: pd.DataFrame, metric: str = "eval/return", x: str = "step", ax: Any = None) -> Any:
+    """One line per group (IQM) with its shaded bootstrap interval."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 4))[1]
-    for (algo, env), c in curve.groupby(["algo", "env"]):
-        ax.plot(c["step"], c["mean"], label=f"{algo} / {env}")
-        ax.fill_between(c["step"], c["lo"], c["hi"], alpha=0.25)
-    ax.set_xlabel("train_step")
-    ax.set_ylabel(metric)
-    ax.legend()
+    for group, c in curve.groupby("group"):
+        ax.plot(c[x], c["iqm"], label=group)
+        ax.fill_between(c[x], c["lo"], c["hi"], alpha=0.25)
+    ax.set_xlabel({"step": "train_step", "train/env_steps": "env steps", "train/grad_steps": "gradient steps"}
+                  .get(x, x))
+    ax.set_ylabel(f"{metric} (IQM, 95% CI)")
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
 
@@ -63,16 +159,6 @@ def plot_curves(curve: pd.DataFrame, metric: str = "eval/return", ax=None):
 # A claim experiment is a Hydra multirun per arm (benchmarks/claim.py); these functions read its
 # run directories back into per-run values, a table of means with bootstrap intervals and the
 # verdict of the pass rule written before the runs.
-
-def bootstrap_ci(x: list[float] | np.ndarray, n: int = 10_000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (resampling runs with replacement)."""
-    x = np.asarray(x, dtype=float)
-    if len(x) < 2 or not np.isfinite(x).all():
-        return float(np.mean(x)), float(np.mean(x))
-    means = x[np.random.default_rng(seed).integers(len(x), size=(n, len(x)))].mean(1)
-    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
-
 
 def reduce_metric(run: pd.DataFrame, run_dir: Path, spec: dict[str, Any]) -> float:
     """One number of one run, as ``spec`` says (every reduction ignores rows without the metric):
@@ -173,8 +259,8 @@ def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str 
     for arm, g in values.groupby("arm", sort=False):
         cells = []
         for c in cols:
-            lo, hi = bootstrap_ci(g[c])
-            cells.append(f"{g[c].mean():.4g} [{lo:.4g}, {hi:.4g}]")
+            mean, lo, hi = interval(g[c].to_numpy(float), "mean")
+            cells.append(f"{mean:.4g} [{lo:.4g}, {hi:.4g}]")
         lines.append(f"| {arm} | {len(g)} | " + " | ".join(cells) + " |")
     lines += ["", "Per seed:", "", "| arm | seed | " + " | ".join(cols) + " |",
               "|---|---|" + "---|" * len(cols)]

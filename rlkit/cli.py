@@ -11,6 +11,7 @@ fail with Hydra's own message, which lists the choices.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 import sys
@@ -18,12 +19,29 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rlkit.checkpoint import CheckpointError
 from rlkit.config import ConfigError
 from rlkit.data.offline import DatasetError
 from rlkit.runner import NonFiniteMetricError, run_experiment
+
+
+def dirname(overrides: str, limit: int = 160) -> str:
+    """A sweep job's folder name from its overrides (``algo.lr=0.001,runner.steps=50``): the whole
+    overrides that fit in ``limit`` characters, then a hash of all of them; '/' becomes '-'."""
+    name = overrides.replace("/", "-")
+    if len(name) <= limit:
+        return name
+    kept = ""
+    for item in name.split(","):
+        if len(kept) + len(item) + 1 > limit - 9:
+            break
+        kept = f"{kept},{item}" if kept else item
+    return f"{kept}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+OmegaConf.register_new_resolver("rlkit.dirname", dirname, replace=True)
 
 #: Optional backends: the override that selects one, the module it needs, and its extra.
 EXTRAS = {"hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
