@@ -31,6 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlkit.data import OfflineDataset, data_dir
+from rlkit.logging import Progress
 
 # Pendulum-v1: theta'' = 3g/(2l) sin(theta) + 3/(m l^2) u = 15 sin(theta) + 3u (theta = 0 upright), so
 # E = theta'^2 / 2 + 15 cos(theta) has dE/dt = 3 u theta' and E = 15 at the upright rest.
@@ -147,8 +148,10 @@ def mujoco_datasets(env_id: str, sac_steps: int, medium_return: float, steps: in
     paused = [False]
     sac = SAC(SACConfig(), lambda: _Recorder(gym.make(env_id), log, paused), seed=seed)
     medium, replay_len = None, None
+    progress = Progress(sac_steps, desc="sac", unit="env_step")
     for step in range(1, sac_steps + 1):
         sac.train_step()
+        progress.update(step)
         if step % eval_every == 0 or step == sac_steps:
             paused[0] = True
             ret = sac.evaluate(5)["eval/return"]
@@ -156,6 +159,7 @@ def mujoco_datasets(env_id: str, sac_steps: int, medium_return: float, steps: in
             print(f"sac step {step}: eval return {ret:.1f}", flush=True)
             if medium is None and ret >= medium_return:
                 medium, replay_len = copy.deepcopy(sac), len(log)
+    progress.close()
     if medium is None:
         print(f"SAC never reached --medium-return {medium_return}; 'medium' is the final policy", flush=True)
         medium, replay_len = sac, len(log)

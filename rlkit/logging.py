@@ -12,6 +12,7 @@ import csv
 import math
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,14 @@ class Logger:
             return None
         import wandb
 
+        # one wandb run per run directory: a killed and resumed run continues the same wandb run
+        id_file = self.run_dir / "wandb_run_id"
+        saved = id_file.read_text().strip() if id_file.exists() else None
+        run_id = cfg.get("id") or saved or uuid.uuid4().hex[:8]
+        id_file.write_text(run_id)
         return wandb.init(project=cfg.get("project", "rlkit"), group=cfg.get("group"),
                           name=cfg.get("name"), mode=mode, dir=str(self.run_dir), config=config,
-                          resume="allow", id=cfg.get("id"))
+                          resume="allow", id=run_id)
 
     def resume(self, step: int) -> None:
         """Reload ``metrics.csv`` and drop rows logged after ``step`` (they will be recomputed)."""
@@ -86,14 +92,32 @@ class Logger:
             self._tb.close()
 
 
-class Progress:
-    """A tqdm bar with throughput on a TTY; plain log lines every ``log_every`` steps otherwise."""
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
-    def __init__(self, total: int, initial: int = 0, desc: str = "train") -> None:
+
+class Progress:
+    """Progress of a loop of ``total`` units: a tqdm bar on a terminal; without one (nohup, Slurm,
+    CI logs) plain lines with the unit, the rate and the ETA, at every ``update`` that carries
+    metrics (the runner's log steps) and otherwise at most every ``every_s`` seconds (long stages)."""
+
+    def __init__(self, total: int, initial: int = 0, desc: str = "train", unit: str = "train_step",
+                 every_s: float = 10.0) -> None:
         self.tty = sys.stderr.isatty()
-        self.total, self.step, self.desc = total, initial, desc
-        self._bar = tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True) if self.tty else None
+        self.total, self.step, self.desc, self.unit, self.every_s = total, initial, desc, unit, every_s
+        self._bar = (tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
+                     if self.tty else None)
         self._t0, self._s0 = time.perf_counter(), initial
+        self._printed = self._t0
+
+    def line(self, step: int) -> str:
+        """``[desc] 50/100 train_step (12.3 train_step/s, ETA 0:00:04)``."""
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        rate = (step - self._s0) / elapsed
+        eta = (self.total - step) / rate if rate > 0 else float("inf")
+        shown_eta = _clock(eta) if math.isfinite(eta) else "?"
+        return f"[{self.desc}] {step}/{self.total} {self.unit} ({rate:.3g} {self.unit}/s, ETA {shown_eta})"
 
     def update(self, step: int, metrics: dict[str, float] | None = None) -> None:
         if self._bar is not None:
@@ -101,13 +125,39 @@ class Progress:
             if metrics:
                 self._bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in metrics.items()
                                        if k.startswith("eval/") and math.isfinite(v)}, refresh=False)
-        elif metrics is not None:
-            rate = (step - self._s0) / max(time.perf_counter() - self._t0, 1e-9)
-            shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())
-                             if k.startswith(("eval/", "loss/")))
-            print(f"[{self.desc}] step {step}/{self.total} ({rate:.1f} steps/s) {shown}", flush=True)
+        else:
+            now = time.perf_counter()
+            if metrics is not None or now - self._printed >= self.every_s or step == self.total:
+                shown = " ".join(f"{k}={v:.4g}" for k, v in sorted((metrics or {}).items())
+                                 if k.startswith(("eval/", "loss/", "train/env_steps")))
+                print(f"{self.line(step)} {shown}".rstrip(), flush=True)
+                self._printed = now
         self.step = step
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+class Tee:
+    """Copies everything written to a stream into a file as well (the run directory's ``run.log``)."""
+
+    def __init__(self, stream: Any, path: Path) -> None:
+        self.stream, self.file = stream, path.open("a", buffering=1)
+
+    def write(self, text: str) -> int:
+        self.file.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def close(self) -> None:
+        self.file.close()

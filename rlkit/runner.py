@@ -10,6 +10,7 @@ import json
 import math
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import ConfigError, build_config, check, resolve_device, set_threads
 from rlkit.env_spec import EnvLike
-from rlkit.logging import Logger, Progress
+from rlkit.logging import Logger, Progress, Tee
 from rlkit.seeding import rng_state, seed_everything, set_rng_state
 
 
@@ -137,7 +138,7 @@ class Runner:
 
     def run(self) -> dict[str, float]:
         cfg = self.cfg
-        progress = Progress(cfg.steps, initial=self.step)
+        progress = Progress(cfg.steps, initial=self.step, unit=getattr(self.algo, "step_unit", "train_step"))
         self._t_start, step_start = time.perf_counter(), self.step
         try:
             while self.step < cfg.steps:
@@ -262,13 +263,28 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
     """Build everything from a composed Hydra config and run it in ``run_dir``.
 
     Raises :class:`ConfigError` (one line, no traceback in ``run.py``) for invalid values.
+    Everything printed meanwhile is also written to ``<run_dir>/run.log``, and so is the error
+    that ends a run.
     """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Tee(out, run_dir / "run.log"), Tee(err, run_dir / "run.log")
+    try:
+        return _run_experiment(cfg, run_dir)
+    except Exception as exc:
+        sys.stderr.file.write(f"error: {exc}\n")
+        raise
+    finally:
+        sys.stdout.close(), sys.stderr.close()
+        sys.stdout, sys.stderr = out, err
+
+
+def _run_experiment(cfg: Any, run_dir: Path) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     from rlkit.env_spec import env_spec_from_config
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     runner_cfg = build_config(RunnerConfig, OmegaConf.to_container(cfg.runner), prefix="runner")
     set_threads(int(cfg.threads))
     device = resolve_device(str(cfg.device))

@@ -147,6 +147,12 @@ def test_wandb_logger_runs_offline_into_the_run_directory(tmp_path, monkeypatch)
     assert cfg.logger.wandb.mode == "offline"
     run_experiment(cfg, tmp_path)
     assert list((tmp_path / "wandb").glob("offline-run-*")), "wandb wrote no offline run"
+    run_id = (tmp_path / "wandb_run_id").read_text()
+    assert list((tmp_path / "wandb").glob(f"offline-run-*-{run_id}"))
+    cfg.runner.steps = 6                                 # resumed (a longer run): the same wandb run
+    run_experiment(cfg, tmp_path)
+    assert (tmp_path / "wandb_run_id").read_text() == run_id
+    assert {p.name.rsplit("-", 1)[-1] for p in (tmp_path / "wandb").glob("offline-run-*")} == {run_id}
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "conf/experiment").glob("*.yaml")), ids=lambda p: p.stem)

@@ -89,3 +89,29 @@ def test_best_checkpoint_holds_the_policy_only_and_load_run_returns_the_agent(tm
     assert agent.act(obs).shape == (1,)
     saved = agent.save(tmp_path / "sac.pt")
     assert type(agent).load(saved).act(obs) == agent.act(obs)
+
+
+def test_progress_without_a_terminal_shows_unit_rate_and_eta_and_run_log_keeps_it(tmp_path):
+    out = run_cli(*PPO, "runner.steps=6", "runner.log_every=3", "runner.eval_every=6", "runner.eval_episodes=1",
+                  f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("[train] 3/6"))
+    assert "train_step/s" in line and "ETA" in line and "train/env_steps=48" in line
+    log = (tmp_path / "run.log").read_text()
+    assert "[train] 6/6 train_step" in log and "eval/return" in log
+
+
+def test_long_stages_report_progress():
+    from rlkit.logging import Progress
+
+    lines = []
+    import builtins
+
+    printed, builtins.print = builtins.print, lambda *a, **k: lines.append(" ".join(map(str, a)))
+    try:
+        p = Progress(100, desc="ls3 pretrain", unit="update", every_s=0.0)
+        for i in range(1, 101, 50):
+            p.update(i)
+    finally:
+        builtins.print = printed
+    assert lines and lines[0].startswith("[ls3 pretrain] 1/100 update (") and "ETA" in lines[0]

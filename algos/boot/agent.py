@@ -33,6 +33,7 @@ from rlkit.algos.boot.planner import BeamPlanner, PlannerConfig, TokenFilters, r
 from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.env_spec import EnvLike, EnvSpec, eval_env_factory
+from rlkit.logging import Progress
 from rlkit.nn.optim import adamw
 from rlkit.seeding import TorchRNGStream, eval_seed, own_torch_rng
 
@@ -230,9 +231,13 @@ class BooT(Agent):
         """BooT-r: one shuffled pass over every generated sequence kept so far (no LR update)."""
         losses = []
         order = torch.randperm(len(self.pool), generator=self.generator)
-        for chunk in order.split(self.cfg.batch_size):
+        chunks = order.split(self.cfg.batch_size)
+        progress = Progress(len(chunks), desc=f"boot repeat pass (epoch {self.epoch})", unit="batch")
+        for i, chunk in enumerate(chunks):
             seq, m = self.pool[chunk].to(self.device), self.pool_mask[chunk].to(self.device)
             losses.append(self._step(seq[:, :-1], seq[:, 1:], m))
+            progress.update(i + 1)
+        progress.close()
         return {"loss/bootstrap": float(np.mean(losses)), "stats/pool_size": float(len(self.pool))}
 
     def _bootstrap(self, X: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
@@ -273,6 +278,9 @@ class BooT(Agent):
         X, Y, mask = self.windows.batch(idx, self.device)
         out["loss/train"] = self._step(X, Y, mask)
         if self.bootstrapping:
+            if self.cursor == 0 and self.epoch == self.bootstrap_epoch:
+                print(f"[boot] bootstrapping from epoch {self.epoch}: {self.cfg.generation_type} generation of "
+                      f"{self.cfg.generation_num} candidates per window, {self.cfg.bootstrap_type}", flush=True)
             out.update(self._bootstrap(X, Y, mask))
         if cfg.lr_decay:
             self.n_tokens += int((cfg.n_bins != Y).sum())

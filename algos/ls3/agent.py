@@ -42,6 +42,7 @@ from rlkit.algos.ls3.vae import VAE
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import check, check_positive
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
+from rlkit.logging import Progress
 from rlkit.nn.optim import adam
 from rlkit.seeding import eval_seed, own_torch_rng
 
@@ -201,6 +202,7 @@ class LS3(Agent):
             self.vae_optim.load_state_dict(state["optim"])
             start = int(state["iteration"])
         losses = {}
+        progress = Progress(cfg.vae_iters, start, desc="ls3 vae", unit="iteration")
         for it in range(start, cfg.vae_iters):
             rows = torch.randint(len(images), (cfg.vae_batch,), generator=self.generator)
             target = random_crops(to_float_images(images[rows.numpy()], self.device), self.generator)
@@ -213,6 +215,8 @@ class LS3(Agent):
             if path is not None and ((it + 1) % cfg.stage_checkpoint_every == 0 or it + 1 == cfg.vae_iters):
                 save_checkpoint({"vae": self.vae.state_dict(), "optim": self.vae_optim.state_dict(),
                                  "iteration": it + 1}, path)
+            progress.update(it + 1)
+        progress.close()
         self.vae.requires_grad_(False)
         return losses
 
@@ -279,6 +283,7 @@ class LS3(Agent):
             self.load_models(state["models"])
             done = state["done"]
         losses = {}
+        progress = Progress(sum(t for _, t in plan), sum(done.values()), desc="ls3 pretrain", unit="update")
         for name, total in plan:
             while done.get(name, 0) < total:
                 steps = min(cfg.stage_checkpoint_every, total - done.get(name, 0))
@@ -286,6 +291,8 @@ class LS3(Agent):
                 done[name] = done.get(name, 0) + steps
                 if path is not None:
                     save_checkpoint({"models": self.models_state(), "done": done}, path)
+                progress.update(sum(done.values()))
+        progress.close()
         return losses
 
     @own_torch_rng

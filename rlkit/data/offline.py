@@ -258,21 +258,25 @@ def collect_dataset(env: Any, policy: Callable[[np.ndarray], np.ndarray], num_st
     ``terminated -> terminals``, ``truncated -> timeouts``; the final step is marked as a timeout
     if its episode is unfinished. Use it to build random / medium / expert style datasets.
     """
-    from tqdm import trange
-
     from rlkit.env_spec import env_factory
+    from rlkit.logging import Progress
 
     env = env_factory(env)() if not hasattr(env, "step") else env
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
     cols: dict[str, list] = {k: [] for k in ("o", "a", "r", "d", "t", "n")}
-    for i in trange(num_steps, disable=not progress, desc="collect"):
+    bar = Progress(num_steps, desc="collect", unit="env_step") if progress else None
+    for i in range(num_steps):
         action = policy(obs)
         nxt, reward, terminated, truncated, _ = env.step(action)
         truncated = truncated or (i == num_steps - 1 and not terminated)
         for k, v in zip("oardtn", (obs, action, reward, terminated, truncated, nxt), strict=True):
             cols[k].append(v)
         obs = env.reset()[0] if terminated or truncated else nxt
+        if bar is not None:
+            bar.update(i + 1)
+    if bar is not None:
+        bar.close()
     arr = {k: np.asarray(v) for k, v in cols.items()}
     return OfflineDataset(observations=arr["o"].astype(np.float32), actions=arr["a"],
                           rewards=arr["r"], terminals=arr["d"], timeouts=arr["t"],
