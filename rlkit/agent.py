@@ -135,8 +135,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Agent:
     env = env_spec_from_config(cfg["env"])
     agent = build_algorithm(cfg["algo"], env, torch.device(device), int(cfg["seed"]))
     best, last = run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / "last.pt"
-    if best.is_file():
-        agent.load_policy_state(load_checkpoint(best)["policy"])
+    if best.is_file() and "policy" in (state := load_checkpoint(best)):
+        agent.load_policy_state(state["policy"])
     else:
         agent.load_state_dict(load_checkpoint(last)["algo"])
     return agent

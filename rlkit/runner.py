@@ -33,7 +33,6 @@ class Algorithm(Protocol):
     def act(self, obs: Any, deterministic: bool = True) -> Any: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
-    def policy_state(self) -> dict[str, Any]: ...        # what best.pt holds (rlkit.agent.Agent)
 
 
 @dataclass
@@ -107,6 +106,15 @@ class Runner:
     def save(self) -> None:
         save_checkpoint(self.state_dict(), self.ckpt_dir / "last.pt")
 
+    def save_best(self) -> None:
+        """``best.pt``: the policy only (``policy_state``, rlkit.agent.Agent), or the whole state of
+        an algorithm that does not define one."""
+        if hasattr(self.algo, "policy_state"):
+            state = {"step": self.step, "policy": self.algo.policy_state()}
+        else:
+            state = {"step": self.step, "algo": self.algo.state_dict()}
+        save_checkpoint(state, self.ckpt_dir / "best.pt")
+
     def try_resume(self) -> bool:
         path = self.ckpt_dir / "last.pt"
         if not path.exists():
@@ -157,8 +165,7 @@ class Runner:
                     ret = self.last_eval.get("eval/return", -math.inf)
                     if ret > self.best:
                         self.best = ret
-                        save_checkpoint({"step": self.step, "policy": self.algo.policy_state()},
-                                        self.ckpt_dir / "best.pt")
+                        self.save_best()
                 if log_now or row:
                     row["time/elapsed_s"] = self.elapsed()
                     row["time/steps_per_s"] = (self.step - step_start) / max(
