@@ -219,6 +219,14 @@ def test_save_and_load_rebuild_an_agent_that_acts_the_same(name, tmp_path):
     assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.parametrize("name", CASES)
+def test_public_methods_are_documented(name):
+    cls = type(_make(name, 0))
+    public = ("train_step", "evaluate", "act", "save", "load", "state_dict", "load_state_dict", "policy_state")
+    undocumented = [m for m in public if not (getattr(cls, m).__doc__ or "").strip()]
+    assert not undocumented, f"{cls.__name__}: {undocumented}"
+
+
 def test_torch_threads_are_not_changed_by_algorithms():
     before = torch.get_num_threads()
     _make("ppo", 0)

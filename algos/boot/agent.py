@@ -407,6 +407,8 @@ class BooT(Agent):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-exactly: model, optimizer, generators, epoch position and order,
+        token count, the BooT-r pool, the discretizer (checked on load) and the agent's torch stream."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "generator": self.generator.get_state(), "sample_generator": self.sample_generator.get_state(),
                 "torch_stream": self.torch_stream.state_dict(), "grad_steps": self.grad_steps,
@@ -416,6 +418,7 @@ class BooT(Agent):
                 "discretizer": self.discretizer.state_dict(), "config": _plain(asdict(self.cfg))}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into an agent built with the same configuration."""
         edges = np.asarray(state["discretizer"]["edges"])
         if edges.shape != self.discretizer.edges.shape or not np.allclose(edges, self.discretizer.edges):
             raise ValueError("checkpoint was trained on a different dataset (its bins differ); "

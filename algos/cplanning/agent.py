@@ -260,12 +260,16 @@ class CPlanning(Agent):
                 "eval/min_distance": mean("min_distance")}
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Actions for one [state, goal] observation or a batch, with the goal given directly (no
+        search): the actor's mean, or a draw from it with ``deterministic=False``."""
         obs = np.asarray(obs, dtype=np.float64)
         if obs.ndim == 1:
             return self._action(obs[:self.sdim], obs[self.sdim:], deterministic).astype(np.float32)
         return np.stack([self.act(o, deterministic) for o in obs])
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-exactly: the learner, the episode buffer, the counters, the
+        training env, the graph nodes and the agent's torch stream."""
         from rlkit.env_state import env_state
         from rlkit.seeding import generator_state
 
@@ -276,6 +280,7 @@ class CPlanning(Agent):
                 "nodes": None if self.nodes is None else torch.as_tensor(self.nodes)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into an agent built with the same configuration."""
         from rlkit.env_state import load_env_state
         from rlkit.seeding import set_generator_state
 

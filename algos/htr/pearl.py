@@ -404,6 +404,8 @@ class PEARL(Agent):
                 "vf_target": self.vf_target}
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-exactly: networks, optimizers, the RL and encoder buffers, the
+        counters, the generators and the agent's torch stream."""
         from rlkit.seeding import generator_state
 
         return {**{k: m.state_dict() for k, m in self._modules().items()},
@@ -414,6 +416,7 @@ class PEARL(Agent):
                 "torch_stream": self.torch_stream.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into an agent built with the same configuration."""
         from rlkit.seeding import set_generator_state
 
         for k, m in self._modules().items():

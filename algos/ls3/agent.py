@@ -409,6 +409,9 @@ class LS3(Agent):
         self.generator.set_state(state["generator"])
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-exactly: the latent models and their optimizers and targets, the
+        latent replay, the frozen VAE, the stage flag, the counters, the training env and the agent's torch
+        stream."""
         from rlkit.env_state import env_state
 
         return {"models": self.models_state(), "vae": self.vae.state_dict(), "ready": self.ready,
@@ -417,6 +420,7 @@ class LS3(Agent):
                 "counters": torch.tensor([self.env_steps, self.grad_steps])}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into an agent built with the same configuration."""
         from rlkit.env_state import load_env_state
 
         self.load_models(state["models"])

@@ -262,12 +262,15 @@ class RLQP(Agent):
         print("\n".join(lines))
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-exactly: the TD3 learner, the row replay, the counters, the problem
+        sampler's position and the agent's torch stream."""
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
                 "episodes": self.episodes, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
                 "torch_stream": self.torch_stream.state_dict(),
                 "sampler": [self.env.sampler.seed, self.env.sampler.count]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into an agent built with the same configuration."""
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
         self.episodes = int(state["episodes"])

@@ -114,11 +114,14 @@ class OffPolicyAgent(Agent):
         return self.loop.evaluator.run(lambda o: self.act(o, deterministic=True), episodes, base)
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-exactly: the learner (networks, targets, optimizers), the replay
+        buffer, the counters, the vector env and the agent's torch stream."""
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
                 "env_steps": self.env_steps, "grad_steps": self.grad_steps, "loop": self.loop.state_dict(),
                 "torch_stream": self.torch_stream.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into an agent built with the same configuration."""
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
         self.env_steps, self.grad_steps = int(state["env_steps"]), int(state["grad_steps"])

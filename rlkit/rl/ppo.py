@@ -366,12 +366,15 @@ class PPO(Agent):
             return self.loop.evaluator.run(lambda o: self.act(o, self.cfg.eval_deterministic), episodes, base)
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-exactly: networks, optimizer, update and gradient-step counts, the
+        vector env and its episode bookkeeping, the return normaliser and the agent's torch stream."""
         return {"model": self.model.state_dict(), "optim": self.optim.state_dict(),
                 "updates": self.updates, "loop": self.loop.state_dict(),
                 "return_rms": self.return_rms.state_dict(), "grad_steps": self.grad_steps,
                 "torch_stream": self.torch_stream.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into an agent built with the same configuration."""
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
         self.updates = int(state["updates"])
