@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlkit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rlkit.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from rlkit.env_spec import EnvSpec
 
 FORMAT = "rlkit-agent/1"
@@ -41,19 +41,11 @@ def _modules(obj: Any, prefix: str = "", depth: int = 2, seen: set[int] | None =
     return found
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _env_record(env: Any) -> dict[str, Any] | None:
     if isinstance(env, str):
         return {"id": env}
     if isinstance(env, EnvSpec):
-        return _plain(dataclasses.asdict(env))
+        return plain(dataclasses.asdict(env))
     return None          # a factory: the loader must be given the env
 
 
@@ -82,7 +74,7 @@ class Agent:
         """Write the policy, the config, the env and the seed to ``path`` (atomic, plain data)."""
         cls = type(self)
         return save_checkpoint({"format": FORMAT, "class": f"{cls.__module__}.{cls.__qualname__}",
-                                "config": _plain(dataclasses.asdict(self.cfg)), "seed": self.seed,
+                                "config": plain(dataclasses.asdict(self.cfg)), "seed": self.seed,
                                 "env": _env_record(getattr(self, "init_env", None)),
                                 "policy": self.policy_state()}, path)
 

@@ -13,14 +13,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from rlkit.config import flatten
+
 #: Keys that never tell two experiments apart: the seed, and where a run was resumed from.
 NOT_CONFIG = ("seed", "resume")
-
-
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: json.dumps(tree) if isinstance(tree, list) else tree}
 
 
 def load_runs(root: str | Path) -> pd.DataFrame:
@@ -31,7 +27,7 @@ def load_runs(root: str | Path) -> pd.DataFrame:
     (``train/env_steps``, ``train/grad_steps``) are carried forward onto evaluation-only rows."""
     frames, configs = [], []
     for csv in sorted(Path(root).rglob("metrics.csv")):
-        cfg = _flat(yaml.safe_load((csv.parent / "config.yaml").read_text()))
+        cfg = flatten(yaml.safe_load((csv.parent / "config.yaml").read_text()))
         df = pd.read_csv(csv).sort_values("step")
         counters = [c for c in ("train/env_steps", "train/grad_steps") if c in df]
         df[counters] = df[counters].ffill()

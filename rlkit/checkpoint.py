@@ -20,6 +20,15 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, truncated or holds objects other than plain data."""
 
 
+def plain(value: Any) -> Any:
+    """``value`` with every tuple turned into a list, recursively (configs in checkpoints)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
     path = Path(path)

@@ -15,6 +15,13 @@ class ConfigError(ValueError):
     """An invalid configuration value; the message names the key and the fix (no traceback)."""
 
 
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``{"algo.lr": 0.001, ...}`` (dotted keys, leaves as they are)."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in flatten(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
     if device == "auto":

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import torch
 
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
-from rlkit.config import ConfigError, build_config, check, resolve_device, set_threads
+from rlkit.config import ConfigError, build_config, check, flatten, resolve_device, set_threads
 from rlkit.env_spec import EnvLike
 from rlkit.logging import Logger, Progress, Tee
 from rlkit.seeding import rng_state, seed_everything, set_rng_state
@@ -241,12 +241,6 @@ def plot_learning_curve(run_dir: Path, metric: str = "eval/return", title: str =
 RESUMABLE_CHANGES = ("runner.steps", "runner.log_every", "runner.checkpoint_every", "logger.", "resume")
 
 
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: tree}
-
-
 def check_same_run(run_dir: Path, config_yaml: str) -> None:
     """Refuse to resume a run directory whose checkpoint was written with another configuration
     (anything but :data:`RESUMABLE_CHANGES`): one line naming the keys that differ."""
@@ -255,7 +249,7 @@ def check_same_run(run_dir: Path, config_yaml: str) -> None:
     saved = run_dir / "config.yaml"
     if not (run_dir / "checkpoints" / "last.pt").exists() or not saved.exists():
         return
-    old, new = _flat(yaml.safe_load(saved.read_text())), _flat(yaml.safe_load(config_yaml))
+    old, new = flatten(yaml.safe_load(saved.read_text())), flatten(yaml.safe_load(config_yaml))
     changed = sorted(k for k in old.keys() | new.keys()
                      if old.get(k) != new.get(k) and not k.startswith(RESUMABLE_CHANGES))
     if changed:

@@ -30,6 +30,7 @@ from rlkit.algos.boot.data import TrajectoryWindows, trajectory_windows
 from rlkit.algos.boot.generation import GenerationConfig, generate
 from rlkit.algos.boot.model import TrajectoryGPT, trajectory_loss
 from rlkit.algos.boot.planner import BeamPlanner, PlannerConfig, TokenFilters, rollout
+from rlkit.checkpoint import plain
 from rlkit.config import ConfigError
 from rlkit.data import D4RL_REF_SCORES, load_dataset, normalized_score
 from rlkit.env_spec import EnvLike, EnvSpec, eval_env_factory
@@ -415,7 +416,7 @@ class BooT(Agent):
                 "epoch": self.epoch,
                 "cursor": self.cursor, "n_tokens": self.n_tokens, "order": self.order.clone(),
                 "pool": self.pool.clone(), "pool_mask": self.pool_mask.clone(),
-                "discretizer": self.discretizer.state_dict(), "config": _plain(asdict(self.cfg))}
+                "discretizer": self.discretizer.state_dict(), "config": plain(asdict(self.cfg))}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` into an agent built with the same configuration."""
@@ -434,6 +435,3 @@ class BooT(Agent):
         self.order = state["order"].clone()
         self.pool, self.pool_mask = state["pool"].clone(), state["pool_mask"].clone()
 
-
-def _plain(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
