@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from rlkit.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from rlkit.env_spec import EnvSpec
+from rlkit.seeding import TorchRNGStream
 
 FORMAT = "rlkit-agent/1"
 
@@ -55,6 +57,16 @@ class Agent:
     config_class: type
     cfg: Any
     seed: int
+    torch_stream: TorchRNGStream      # set by rlkit.seeding.own_torch_rng on __init__
+    init_env: Any
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (each algorithm says what)."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
+        raise NotImplementedError
 
     def policy_state(self) -> dict[str, Any]:
         """The weights needed to act: the state of every network the agent holds."""
@@ -86,7 +98,7 @@ class Agent:
         if state.get("format") != FORMAT:
             raise CheckpointError(f"{path} is not an agent file (written by agent.save); for a run "
                                   "directory use rlkit.load_run")
-        saved = _resolve(state["class"])
+        saved: Any = _resolve(state["class"])
         if not issubclass(saved, cls):
             raise CheckpointError(f"{path} holds a {state['class']}, not a {cls.__name__}; load it with that "
                                   "class or with rlkit.agent.load_agent")
@@ -112,7 +124,7 @@ def load_agent(path: str | Path, env: Any = None, device: str | torch.device = "
     return Agent.load(path, env, device)
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Agent:
+def load_run(run_dir: str | PathLike[str], device: str | torch.device = "cpu") -> Agent:
     """The agent of a run directory: its configuration (``config.yaml``) with the policy of
     ``checkpoints/best.pt`` (the best evaluation), else the full state of ``checkpoints/last.pt``."""
     import yaml
@@ -125,7 +137,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Agent:
         raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     env = env_spec_from_config(cfg["env"])
-    agent = build_algorithm(cfg["algo"], env, torch.device(device), int(cfg["seed"]))
+    agent = cast(Agent, build_algorithm(cfg["algo"], env, torch.device(device), int(cfg["seed"])))
     best, last = run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / "last.pt"
     if best.is_file() and "policy" in (state := load_checkpoint(best)):
         agent.load_policy_state(state["policy"])

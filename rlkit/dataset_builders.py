@@ -171,9 +171,10 @@ def mujoco_datasets(env_id: str, sac_steps: int, medium_return: float, steps: in
             "medium-replay": _to_dataset(log[:replay_len], f"sac-replay:{env_id}"),
             "expert": collect_dataset(env_id, lambda o: sac.act(o, deterministic=False), steps, seed + 2)}
     m, e = sets["medium"], sets["expert"]
+    both = lambda k: np.concatenate([getattr(m, k), getattr(e, k)])
     sets["medium-expert"] = OfflineDataset(
-        **{k: np.concatenate([getattr(m, k), getattr(e, k)]) for k in
-           ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")},
+        observations=both("observations"), actions=both("actions"), rewards=both("rewards"),
+        terminals=both("terminals"), timeouts=both("timeouts"), next_observations=both("next_observations"),
         source=f"medium+expert:{env_id}")
     return {level: ds.to_hdf5(out / f"{name}-{level}.hdf5") for level, ds in sets.items()}
 

@@ -69,7 +69,7 @@ def build_algorithm(algo_cfg: dict[str, Any], env: EnvLike, device: torch.device
     from hydra.utils import get_class
 
     values = dict(algo_cfg)
-    cls = get_class(values.pop("cls"))
+    cls: Any = get_class(values.pop("cls"))
     values.pop("name", None)
     config = build_config(cls.config_class, values)
     return cls(config, env, device=device, seed=seed)
@@ -146,6 +146,7 @@ class Runner:
 
     def run(self) -> dict[str, float]:
         cfg = self.cfg
+        assert cfg.steps is not None, "run_experiment resolves runner.steps=null before the loop"
         progress = Progress(cfg.steps, initial=self.step, unit=getattr(self.algo, "step_unit", "train_step"))
         self._t_start, step_start = time.perf_counter(), self.step
         try:
@@ -277,8 +278,18 @@ def run_experiment(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
         sys.stderr.file.write(f"error: {exc}\n")
         raise
     finally:
-        sys.stdout.close(), sys.stderr.close()
+        for tee in (sys.stdout, sys.stderr):
+            tee.close()
         sys.stdout, sys.stderr = out, err
+
+
+def _container(node: Any) -> dict[str, Any]:
+    """A resolved config node as a plain dict."""
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(value, dict)
+    return {str(k): v for k, v in value.items()}
 
 
 def _run_experiment(cfg: Any, run_dir: Path) -> dict[str, Any]:
@@ -286,17 +297,16 @@ def _run_experiment(cfg: Any, run_dir: Path) -> dict[str, Any]:
 
     from rlkit.env_spec import env_spec_from_config
 
-    runner_cfg = build_config(RunnerConfig, OmegaConf.to_container(cfg.runner), prefix="runner")
+    runner_cfg = build_config(RunnerConfig, _container(cfg.runner), prefix="runner")
     set_threads(int(cfg.threads))
     device = resolve_device(str(cfg.device))
     seed = int(cfg.seed)
     if seed < 0:
         raise ConfigError(f"seed={seed} must be >= 0")
     seed_everything(seed)
-    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    env = env_spec_from_config(env_cfg)
+    env = env_spec_from_config(_container(cfg.env))
     try:
-        algo = build_algorithm(OmegaConf.to_container(cfg.algo, resolve=True), env, device, seed)
+        algo = build_algorithm(_container(cfg.algo), env, device, seed)
     except (TypeError, ValueError) as err:
         if isinstance(err, ConfigError):
             raise
@@ -310,8 +320,8 @@ def _run_experiment(cfg: Any, run_dir: Path) -> dict[str, Any]:
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     check_same_run(run_dir, config_yaml)
     (run_dir / "config.yaml").write_text(config_yaml)
-    logger = Logger(run_dir, wandb_cfg=OmegaConf.to_container(cfg.logger.wandb, resolve=True),
-                    tensorboard=bool(cfg.logger.tensorboard), config=OmegaConf.to_container(cfg, resolve=True))
+    logger = Logger(run_dir, wandb_cfg=_container(cfg.logger.wandb), tensorboard=bool(cfg.logger.tensorboard),
+                    config=_container(cfg))
     if hasattr(algo, "set_run_dir"):    # optional: algorithms with resumable stages of their own (LS3)
         algo.set_run_dir(run_dir)
     runner = Runner(algo, run_dir, runner_cfg, logger, seed, config_yaml)

@@ -10,7 +10,7 @@ import functools
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -70,7 +70,7 @@ def _str_to_ints(obj: Any) -> Any:
 def rng_state() -> dict[str, Any]:
     """Global RNG states of python, numpy (legacy) and torch (CPU and every CUDA device)."""
     version, internal, gauss = random.getstate()
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    name, keys, pos, has_gauss, cached = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     state: dict[str, Any] = {
         "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
                    "gauss": gauss},
@@ -117,7 +117,7 @@ class TorchRNGStream:
         cuda = [self.device] if self.cuda_state is not None else []
         with torch.random.fork_rng(devices=cuda, device_type="cuda"):
             torch.set_rng_state(self.state)
-            if cuda:
+            if self.cuda_state is not None:
                 torch.cuda.set_rng_state(self.cuda_state, self.device)
             self._depth += 1
             try:

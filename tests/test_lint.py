@@ -14,3 +14,11 @@ def test_ruff_is_clean():
         pytest.skip("ruff is not installed (it comes with the dev extra)")
     out = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_the_core_type_checks():
+    """mypy on the core package (rlkit/; the algorithm packages are not clean yet)."""
+    if shutil.which("mypy", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("mypy is not installed (it comes with the dev extra)")
+    out = subprocess.run([sys.executable, "-m", "mypy", "rlkit"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:]

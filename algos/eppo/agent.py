@@ -21,11 +21,10 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
-from torch import nn
 
 from rlkit.algos.eppo.ensemble import EnsembleActorCritic
 from rlkit.config import check, check_positive
-from rlkit.rl.ppo import PPO, PPOConfig, clipped_surrogate, value_loss
+from rlkit.rl.ppo import PPO, PolicyModel, PPOConfig, clipped_surrogate, value_loss
 
 
 @dataclass
@@ -58,7 +57,7 @@ class EPPO(PPO):
     config_class = EPPOConfig
     cfg: EPPOConfig
 
-    def build_model(self, action_space: gym.Space) -> nn.Module:
+    def build_model(self, action_space: gym.Space) -> PolicyModel:
         return EnsembleActorCritic(self.obs_shape, action_space, self.cfg.hidden, self.cfg.num_policies,
                                    self.cfg.shared_trunk, self.cfg.encoder)
 

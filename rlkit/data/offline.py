@@ -233,7 +233,7 @@ class OfflineDataset:
 def _read_metadata(f: Any) -> dict[str, Any]:
     if "metadata" not in f:
         return {}
-    out = {}
+    out: dict[str, Any] = {}
     f["metadata"].visititems(lambda name, obj: out.__setitem__(name, obj[()])
                              if hasattr(obj, "shape") else None)
     return out

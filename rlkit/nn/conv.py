@@ -16,7 +16,7 @@ class NatureCNN(nn.Module):
     Orthogonal init with gain sqrt(2), zero biases.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], out_dim: int = 64, members: int = 1) -> None:
+    def __init__(self, in_shape: tuple[int, ...], out_dim: int = 64, members: int = 1) -> None:
         super().__init__()
         from rlkit.nn.ensemble import EnsembleMLP
 
@@ -29,7 +29,8 @@ class NatureCNN(nn.Module):
         for m in self.conv:
             if isinstance(m, nn.Conv2d):
                 nn.init.orthogonal_(m.weight, 2**0.5)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         with torch.no_grad():
             feat = self.conv(torch.zeros(1, c * E, h, w)).numel() // E
         self.fc = EnsembleMLP(E, feat, out_dim, (), orthogonal_init=True, out_gain=2**0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -44,7 +45,7 @@ class EnsembleMLP(nn.Module):
                                     for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.act = activation(act)()
         if orthogonal_init:
-            for i, layer in enumerate(self.layers):
+            for i, layer in enumerate(cast(list[EnsembleLinear], list(self.layers))):
                 gain = out_gain if i == len(self.layers) - 1 else 2**0.5
                 for w in layer.weight.data:          # [in, out] per member
                     nn.init.orthogonal_(w.T, gain)   # same as nn.Linear's [out, in] weight

@@ -57,21 +57,22 @@ class KVCache:
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         old, new = self.lengths[layer], self.lengths[layer] + k.shape[2]
+        keys, values = self.keys[layer], self.values[layer]
         if self.capacity is None:
-            if self.keys[layer] is not None:
-                k = torch.cat([self.keys[layer], k], dim=2)
-                v = torch.cat([self.values[layer], v], dim=2)
-            self.keys[layer], self.values[layer] = k, v
+            if keys is not None and values is not None:
+                k, v = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
+            keys, values = k, v
         else:
             if new > self.capacity:
                 raise ValueError(f"KV cache of capacity {self.capacity} cannot hold {new} tokens")
-            if self.keys[layer] is None:
+            if keys is None or values is None:
                 shape = (k.shape[0], k.shape[1], self.capacity, k.shape[3])
-                self.keys[layer], self.values[layer] = k.new_empty(shape), v.new_empty(shape)
-            self.keys[layer][:, :, old:new] = k
-            self.values[layer][:, :, old:new] = v
+                keys, values = k.new_empty(shape), v.new_empty(shape)
+            keys[:, :, old:new] = k
+            values[:, :, old:new] = v
+        self.keys[layer], self.values[layer] = keys, values
         self.lengths[layer] = new
-        return self.keys[layer][:, :, :new], self.values[layer][:, :, :new]
+        return keys[:, :, :new], values[:, :, :new]
 
     def index_select(self, index: torch.Tensor) -> KVCache:
         """Reorder the batch (beam search keeps the cache rows of the surviving beams)."""
@@ -108,6 +109,7 @@ class CausalSelfAttention(nn.Module):
             if keep is not None:
                 mask = mask & keep[None, :]
         if not self.fused:
+            assert mask is not None                     # always built on this path
             att = (q @ k.transpose(-2, -1)) / math.sqrt(k.shape[-1])
             att = F.dropout(att.masked_fill(~mask, float("-inf")).softmax(-1), drop, self.training)
             y = att @ v

@@ -90,7 +90,8 @@ class Evaluator:
                 if flag is not None:
                     success = max(success or 0.0, float(flag))
                 done = terminated or truncated
-            returns.append(ret), lengths.append(length)
+            returns.append(ret)
+            lengths.append(length)
             if success is not None:
                 successes.append(success)
             for name, v in info.get("episode_metrics", {}).items():

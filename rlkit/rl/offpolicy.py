@@ -8,8 +8,9 @@ Before ``learning_starts`` actions are uniform in [-1, 1] (squashed space).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -63,9 +64,9 @@ class OffPolicyAgent(Agent):
                  seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
         self.loop = EnvLoop(env, cfg.num_envs, seed)
-        self.scaler = ActionScaler(self.loop.envs.single_action_space)
-        obs_shape = self.loop.envs.single_observation_space.shape
-        act_shape = self.loop.envs.single_action_space.shape
+        self.scaler = ActionScaler(cast(gym.spaces.Box, self.loop.envs.single_action_space))
+        obs_shape = tuple(self.loop.envs.single_observation_space.shape or ())
+        act_shape = self.act_shape = tuple(self.loop.envs.single_action_space.shape or ())
         self.buffer = ReplayBuffer(obs_shape, act_shape, cfg.buffer_size, cfg.num_envs, cfg.n_step,
                                    cfg.gamma, self.device, seed)
         self.learner = self.make_learner(int(np.prod(obs_shape)), int(np.prod(act_shape)))
@@ -83,7 +84,7 @@ class OffPolicyAgent(Agent):
         reached; returns the losses and the counters ``train/env_steps`` and ``train/grad_steps``."""
         cfg = self.cfg
         if self.env_steps < cfg.learning_starts:
-            action = torch.rand(cfg.num_envs, *self.loop.envs.single_action_space.shape) * 2 - 1
+            action = torch.rand(cfg.num_envs, *self.act_shape) * 2 - 1
         else:
             action = self.learner.explore(self._obs_tensor(self.loop.obs)).cpu()
         a, obs = action.numpy(), self.loop.obs

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -133,6 +133,8 @@ class PolicyModel(nn.Module):
     """PPO's model interface. The rollout calls ``heads`` and ``sample_from`` at every env step and
     ``log_prob`` / ``value`` once over the whole rollout; the update calls ``log_prob_entropy``."""
 
+    discrete: bool
+
     def heads(self, obs: torch.Tensor) -> torch.Tensor:
         """The policy's output for ``obs`` that ``sample_from`` and ``log_prob`` take."""
         raise NotImplementedError
@@ -141,6 +143,15 @@ class PolicyModel(nn.Module):
         raise NotImplementedError
 
     def log_prob(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         raise NotImplementedError
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +169,10 @@ class ActorCritic(PolicyModel):
                  encoder: str = "mlp") -> None:
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        if self.discrete:
+            out = int(cast(gym.spaces.Discrete, action_space).n)
+        else:
+            out = int(np.prod(action_space.shape or ()))
         self.critic = policy_network(encoder, obs_shape, hidden, 1, out_gain=1.0)
         self.actor = policy_network(encoder, obs_shape, hidden, out, out_gain=0.01)
         if not self.discrete:
@@ -213,16 +227,16 @@ class PPO(Agent):
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
         self.loop = EnvLoop(env, cfg.num_envs, seed)
         space = self.loop.envs.single_action_space
-        self.obs_shape = tuple(self.loop.envs.single_observation_space.shape)
+        self.obs_shape = tuple(self.loop.envs.single_observation_space.shape or ())
         self.obs_dim = int(np.prod(self.obs_shape))
-        self.model = self.build_model(space).to(self.device)
+        self.model: PolicyModel = self.build_model(space).to(self.device)
         self.optim = adam(self.model.parameters(), lr=cfg.lr, eps=1e-5)
         self.updates, self.grad_steps = 0, 0
         self.return_rms = RunningMeanStd()
         self.action_low = getattr(space, "low", None)
         self.action_high = getattr(space, "high", None)
 
-    def build_model(self, action_space: gym.Space) -> nn.Module:
+    def build_model(self, action_space: gym.Space) -> PolicyModel:
         """The actor-critic (a subclass returns its own :class:`PolicyModel`)."""
         return ActorCritic(self.obs_shape, action_space, self.cfg.hidden, self.cfg.encoder)
 
@@ -259,10 +273,11 @@ class PPO(Agent):
                 truncated += [(t, int(e), final[e]) for e in np.flatnonzero(trunc & ~term)]
             for k, v in zip(buf, (obs_t, action, out), strict=True):
                 buf[k].append(v)
-            rewards.append(r_env), dones.append(done)
+            rewards.append(r_env)
+            dones.append(done)
         rollout = {k: torch.stack(v).to(self.device) for k, v in buf.items()}
-        for k, v in (("reward", rewards), ("done", dones)):
-            rollout[k] = torch.as_tensor(np.stack(v), dtype=torch.float32, device=self.device)
+        for k, rows in (("reward", rewards), ("done", dones)):
+            rollout[k] = torch.as_tensor(np.stack(rows), dtype=torch.float32, device=self.device)
         with torch.no_grad():
             obs, out, action = rollout["obs"], rollout.pop("out"), rollout["action"]
             rollout["logp"] = model.log_prob(out.flatten(0, 1), action.flatten(0, 1)).view(obs.shape[:2])
