@@ -106,7 +106,7 @@ class BooTConfig:
     eval_generation_batches: int = 0      # > 0: generated s_t against the data's s_t on this many batches
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
         if self.bootstrap_type not in ("once", "repeat"):
             raise ConfigError(f"algo.bootstrap_type={self.bootstrap_type!r}; use once or repeat")
         if self.generation_type not in ("autoregressive", "ar", "teacherforcing", "tf"):
@@ -200,8 +200,8 @@ class BooT(Agent):
         from rlkit.env_spec import env_factory
 
         e = env_factory(env)()
-        act_dim = int(np.prod(e.action_space.shape))
-        obs_dim = int(np.prod(e.observation_space.shape))
+        act_dim = int(np.prod(e.action_space.shape or ()))
+        obs_dim = int(np.prod(e.observation_space.shape or ()))
         e.close()
         if obs_dim + act_dim + 2 != D:
             raise ConfigError(f"the dataset has transitions of {D} dims but the env has obs {obs_dim} + "
@@ -385,7 +385,7 @@ class BooT(Agent):
                "time/plan_s_per_step": (time.perf_counter() - t0) / max(1, steps)}
         family = self.source.split(":")[-1].split("/")[-1].split("-")[0].split("_")[0].lower()
         if family in D4RL_REF_SCORES:
-            out["eval/normalized_score"] = float(normalized_score(family, res["return"]).mean())
+            out["eval/normalized_score"] = float(np.mean(normalized_score(family, res["return"])))
         for env in envs:
             env.close()
         for name, windows in self.heldout.items():

@@ -68,8 +68,8 @@ class CPlanning(Agent):
     def __init__(self, cfg: CPlanningConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device = cfg, torch.device(device)
-        self.env = env_factory(env)().unwrapped
-        self.eval_env = eval_env_factory(env)().unwrapped
+        self.env: Any = env_factory(env)().unwrapped          # a goal env: [state, goal] observations
+        self.eval_env: Any = eval_env_factory(env)().unwrapped
         self.env.reset(seed=seed)
         obs_dim = int(self.env.observation_space.shape[0])
         self.goal_slice: slice = getattr(self.env, "goal_slice", slice(0, obs_dim // 2))
@@ -174,7 +174,8 @@ class CPlanning(Agent):
                 action = self._action(state, targets[0], deterministic=not explore)
             obs, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
-            states.append(obs[:self.sdim]), actions.append(action)
+            states.append(obs[:self.sdim])
+            actions.append(action)
             success = max(success, float(info["success"]))
             min_distance = min(min_distance, self._distance(env, obs[:self.sdim], goal))
             on_target += 1
@@ -220,7 +221,8 @@ class CPlanning(Agent):
     def train_step(self) -> dict[str, float]:
         """One training episode (planning, collection, ``updates_per_step`` updates per env step)."""
         obs, _ = self.env.reset()
-        waypoints, found = [], None
+        waypoints: list[np.ndarray] = []
+        found = None
         if self.cfg.planning and self.env_steps >= self.cfg.planning_start:
             waypoints, found = self.plan(obs[:self.sdim], obs[self.sdim:])
         out = self.run_episode(self.env, obs, waypoints, explore=True, store=True)

@@ -17,6 +17,7 @@ mean with the highest mixture density.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import gymnasium as gym
 import numpy as np
@@ -92,7 +93,10 @@ class EnsembleActorCritic(PolicyModel):
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         self.K = num_policies
-        out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        if self.discrete:
+            out = int(cast(gym.spaces.Discrete, action_space).n)
+        else:
+            out = int(np.prod(action_space.shape or ()))
         self.critic = policy_network(encoder, obs_shape, hidden, 1, out_gain=1.0)
         self.members = policy_network(encoder, obs_shape, hidden, out, out_gain=0.01, members=num_policies,
                                       shared_trunk=shared_trunk)

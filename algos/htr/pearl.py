@@ -123,7 +123,7 @@ class PEARL(Agent):
     def __init__(self, cfg: PEARLConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
-        self.env = env_factory(env)().unwrapped
+        self.env: Any = env_factory(env)().unwrapped          # a meta-RL task env (module docstring)
         for attr in ("train_tasks", "test_tasks", "batch", "reward", "task_goal", "achieved"):
             if not hasattr(self.env, attr):
                 raise TypeError(f"PEARL needs a meta-RL task env with `{attr}` (see envs/point_robot.py)")

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -128,8 +129,8 @@ class LS3(Agent):
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
         self.env = env_factory(env)()
         self.env.reset(seed=seed)
-        shape = self.env.observation_space.shape
-        self.adim = int(np.prod(self.env.action_space.shape))
+        shape = tuple(self.env.observation_space.shape or ())
+        self.adim = int(np.prod(self.env.action_space.shape or ()))
         d = cfg.latent_dim
         self.vae = VAE(d, shape[0], shape[-1], cfg.vae_arch, cfg.vae_beta).to(self.device)
         self.dynamics = DynamicsEnsemble(d, self.adim, cfg.dyn_members, cfg.dyn_hidden).to(self.device)
@@ -155,7 +156,7 @@ class LS3(Agent):
 
     def _planner(self, seed: int) -> SafeSetCEM:
         """A CEM planner over the shared models with its own generator."""
-        space = self.env.action_space
+        space = cast(gym.spaces.Box, self.env.action_space)
         return SafeSetCEM(self.cfg.planner(), self.dynamics, self.value, self.safe_set, self.constraint,
                           self.goal, space.low, space.high, seed)
 
@@ -245,7 +246,7 @@ class LS3(Agent):
         episodes = np.unique(data["episode"])
         for e in episodes[np.random.default_rng(self.seed).permutation(len(episodes))]:
             rows = np.flatnonzero(data["episode"] == e)
-            ep = {k: data[k][rows] for k in ("action", "reward", "constraint", "done")}
+            ep: dict[str, Any] = {k: data[k][rows] for k in ("action", "reward", "constraint", "done")}
             ep |= {"mu": mu[rows], "log_std": log_std[rows], "next_mu": next_mu[rows],
                    "next_log_std": next_log_std[rows]}
             self.add_episode(ep, float(data["on_policy"][rows[0]]))

@@ -106,9 +106,10 @@ class RLQP(Agent):
     def __init__(self, cfg: RLQPConfig, env: EnvLike | None = None, *,
                  device: str | torch.device = "cpu", seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
-        self.env = QPEnv() if env is None else getattr(env_factory(env)(), "unwrapped", None)
-        if not isinstance(self.env, QPEnv):
+        made = QPEnv() if env is None else getattr(env_factory(env)(), "unwrapped", None)
+        if not isinstance(made, QPEnv):
             raise TypeError("RLQP needs the QP env (env=qp_mixed, id rlkit/QP-v0)")
+        self.env: QPEnv = made
         self.env.sampler.seed = seed
         self.decades = ACTION_DECADES[cfg.param]
         td3 = TD3Config(hidden=cfg.hidden, lr=cfg.lr, tau=cfg.tau, gamma=cfg.gamma,

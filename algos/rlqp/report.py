@@ -88,7 +88,7 @@ def read_report(text: str) -> dict[str, Any]:
     return out
 
 
-def evaluate_policy(problems: list[QP], rho: Any, settings: Settings) -> dict[str, float]:
+def evaluate_policy(problems: list[QP], rho: Any, settings: Settings) -> dict[str, Any]:
     """Mean iterations (unsolved count at the cap), solve rate, refactorisations, wall time."""
     its, solved, refs, times = [], [], [], []
     for qp in problems:
