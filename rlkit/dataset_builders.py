@@ -9,14 +9,14 @@ names its builder (``dataset_builder: rlkit.dataset_builders.pendulum_mixed``), 
   sigma 1.5 (10) and uniform random actions (5) = 6,000 steps. Held-out ``pendulum_mixed_iid``: the
   same three behaviours, 5 episodes each, new seeds. Held-out ``pendulum_mixed_shifted``: the
   controller with other gains and sigma 1.0 (10 episodes): a coverage shift.
-- ``<env>-<level>`` for gymnasium v5 MuJoCo envs (``python -m envs.datasets mujoco --env Hopper-v5``):
+- ``<env>-<level>`` for gymnasium v5 MuJoCo envs (``python -m rlkit.dataset_builders mujoco --env Hopper-v5``):
   our SAC is trained; ``medium`` rolls out the first checkpoint whose evaluation return reaches
   ``--medium-return`` (D4RL's "medium" is a policy at about a third of expert), ``medium-replay``
   is everything SAC collected until then, ``expert`` the final policy, ``medium-expert`` medium +
   expert, ``random`` uniform actions. The v5 envs differ from D4RL's v2 (mujoco-py) envs, so
   scores are not comparable to published D4RL numbers.
 
-``python -m envs.datasets pendulum_mixed`` writes ``<data_dir>/<name>.hdf5``; ``local:<name>``
+``python -m rlkit.dataset_builders pendulum_mixed`` writes ``<data_dir>/<name>.hdf5``; ``local:<name>``
 datasets (``rlkit.data.load_dataset``) are read from there.
 """
 
