@@ -16,9 +16,10 @@ def test_ruff_is_clean():
     assert out.returncode == 0, out.stdout[-3000:]
 
 
-def test_the_core_type_checks():
-    """mypy on the core package (rlkit/; the algorithm packages are not clean yet)."""
+def test_the_core_and_the_algorithms_type_check():
+    """mypy on the core (rlkit/) and the algorithm packages (algos/)."""
     if shutil.which("mypy", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("mypy is not installed (it comes with the dev extra)")
-    out = subprocess.run([sys.executable, "-m", "mypy", "rlkit"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "mypy", "rlkit", "algos"], cwd=ROOT,
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any, cast
 
 from omegaconf import OmegaConf
 
@@ -29,10 +30,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--seed", type=int, default=None)
     args = p.parse_args(argv)
     cfg = OmegaConf.load(args.run_dir / "config.yaml")
-    algo_cfg = OmegaConf.to_container(cfg.algo, resolve=True)
+    algo_cfg = cast(dict[str, Any], OmegaConf.to_container(cfg.algo, resolve=True))
     if args.beam_width is not None:
         algo_cfg["beam_width"] = args.beam_width
-    env = env_spec_from_config(OmegaConf.to_container(cfg.env, resolve=True))
+    env = env_spec_from_config(cast(dict[str, Any], OmegaConf.to_container(cfg.env, resolve=True)))
     set_threads(int(cfg.threads))
     device = resolve_device(args.device or str(cfg.device))
     seed = int(cfg.seed if args.seed is None else args.seed)

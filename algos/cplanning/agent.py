@@ -63,13 +63,15 @@ class CPlanning(Agent):
     """C-Planning / C-learning agent on a goal env whose observation is [state, goal] (PointMaze)."""
 
     config_class = CPlanningConfig
+    env: Any                 # a goal env: [state, goal] observations (duck-typed: geodesic_between, ...)
+    eval_env: Any
 
     @own_torch_rng
     def __init__(self, cfg: CPlanningConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device = cfg, torch.device(device)
-        self.env: Any = env_factory(env)().unwrapped          # a goal env: [state, goal] observations
-        self.eval_env: Any = eval_env_factory(env)().unwrapped
+        self.env = env_factory(env)().unwrapped
+        self.eval_env = eval_env_factory(env)().unwrapped
         self.env.reset(seed=seed)
         obs_dim = int(self.env.observation_space.shape[0])
         self.goal_slice: slice = getattr(self.env, "goal_slice", slice(0, obs_dim // 2))

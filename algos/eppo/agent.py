@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import gymnasium as gym
 import torch
@@ -64,7 +65,7 @@ class EPPO(PPO):
     def loss(self, b: dict[str, torch.Tensor],
              adv: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L of the module docstring on one minibatch."""
-        cfg, model = self.cfg, self.model
+        cfg, model = self.cfg, cast(EnsembleActorCritic, self.model)
         out = model.heads(b["obs"])
         member_logp = model.member_log_probs(out, b["action"])                      # [B, K]
         mix_logp = torch.logsumexp(member_logp, -1) - math.log(model.K)

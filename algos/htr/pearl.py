@@ -118,12 +118,13 @@ class PEARL(Agent):
     """Meta-training and meta-testing on a task env (``set_task``, ``batch``, pure ``reward``)."""
 
     config_class = PEARLConfig
+    env: Any                       # a meta-RL task env (duck-typed: train_tasks, batch, reward, ...)
 
     @own_torch_rng
     def __init__(self, cfg: PEARLConfig, env: EnvLike, *, device: str | torch.device = "cpu",
                  seed: int = 0) -> None:
         self.cfg, self.device, self.seed = cfg, torch.device(device), seed
-        self.env: Any = env_factory(env)().unwrapped          # a meta-RL task env (module docstring)
+        self.env = env_factory(env)().unwrapped          # a meta-RL task env (module docstring)
         for attr in ("train_tasks", "test_tasks", "batch", "reward", "task_goal", "achieved"):
             if not hasattr(self.env, attr):
                 raise TypeError(f"PEARL needs a meta-RL task env with `{attr}` (see envs/point_robot.py)")
@@ -151,7 +152,9 @@ class PEARL(Agent):
         self.vf = MLP(self.obs_dim + L, 1, h)
         for net in (self.encoder.net, self.policy.net, self.vf):
             oyster_init(net)
-        self.policy, self.qf, self.vf = (m.to(self.device) for m in (self.policy, self.qf, self.vf))
+        self.policy = self.policy.to(self.device)
+        self.qf = self.qf.to(self.device)
+        self.vf = self.vf.to(self.device)
         self.vf_target = copy.deepcopy(self.vf).requires_grad_(False)
         self.optims = {name: adam(net.parameters(), lr=cfg.lr)
                        for name, net in (("encoder", self.encoder), ("policy", self.policy), ("qf", self.qf),
@@ -190,7 +193,8 @@ class PEARL(Agent):
             x = torch.cat([o, z], -1)
             action = torch.tanh(self.policy(x)[0]) if deterministic else self.policy.sample(x)[0]
             out = envs.step(self.scaler.to_env(action.cpu().numpy()))
-            steps["obs"].append(obs), steps["action"].append(action.cpu().numpy())
+            steps["obs"].append(obs)
+            steps["action"].append(action.cpu().numpy())
             for k in ("next_obs", "reward_sparse", "reward_dense", "done", "success"):
                 steps[k].append(out[k])
             obs = out["next_obs"]
@@ -372,7 +376,8 @@ class PEARL(Agent):
             returns.append(reward.sum(1))
             successes.append(traj["success"].max(1).values)
             if k + 1 >= cfg.num_exp_traj_eval:
-                z = self.sample_z(*self.encoder(torch.cat(contexts, 1).to(self.device)), gen)
+                mu, var = self.encoder(torch.cat(contexts, 1).to(self.device))
+                z = self.sample_z(mu, var, gen)
         post = successes[cfg.num_exp_traj_eval:] or successes[-1:]
         return {"return": returns[-1].numpy(), "success": successes[-1].numpy(),
                 "first_return": returns[0].numpy(), "post_success": torch.stack(post).mean(0).numpy()}
@@ -396,8 +401,8 @@ class PEARL(Agent):
         x = torch.cat([o, torch.zeros(len(o), self.cfg.latent_dim, device=self.device)], -1)
         with torch.no_grad():
             a = torch.tanh(self.policy(x)[0]) if deterministic else self.policy.sample(x)[0]
-        a = a.cpu().numpy()
-        return a[0] if single else a
+        action = a.cpu().numpy()
+        return action[0] if single else action
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "policy": self.policy, "qf": self.qf, "vf": self.vf,

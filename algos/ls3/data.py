@@ -11,6 +11,7 @@ Datasets are dicts of numpy arrays with one row per transition (``obs``/``next_o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,8 @@ def run_episode(env, policy, seed: int, options: dict | None = None, horizon: in
                 ) -> dict[str, np.ndarray]:
     """One episode with ``policy(info, t)`` (``horizon`` shortens it); rows for every step."""
     obs, info = env.reset(seed=seed, options=options or {})
-    rows, done, t = {k: [] for k in FIELDS[:-3]}, False, 0
+    rows: dict[str, list[Any]] = {k: [] for k in FIELDS[:-3]}
+    done, t = False, 0
     while not done:
         action = policy(info, t)
         next_obs, reward, terminated, truncated, info = env.step(action)
@@ -43,7 +45,8 @@ def collect_offline(env, counts: dict[str, int], seed: int, random_horizon: int 
     (``demo`` rows are on-policy, the others not; ``random`` episodes last ``random_horizon`` steps)."""
     rng = np.random.default_rng(seed)
     teacher = env.unwrapped.teacher
-    episodes, flags = [], []
+    episodes: list[dict[str, np.ndarray]] = []
+    flags: list[float] = []
     for kind, n in counts.items():
         for _ in range(n):
             policy, options = teacher(kind, rng)
@@ -61,7 +64,7 @@ def save_dataset(path: str | Path, data: dict[str, np.ndarray]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **data)
+    np.savez_compressed(tmp, **data)  # type: ignore[arg-type]  # numpy stub: **kwds might name allow_pickle
     tmp.replace(path)
 
 

@@ -111,12 +111,13 @@ class DynamicsEnsemble(nn.Module):
     def member_step(self, member: int, z: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One member on a flat batch [N, d] (the official per-time-step member choice)."""
         x = torch.cat([z, a], -1)
-        layers = self.net.layers
+        layers = self.net.linears
         for i, layer in enumerate(layers):
             x = torch.addmm(layer.bias[member], x, layer.weight[member])
             if i < len(layers) - 1:
                 x = self.net.act(x)
-        return x.chunk(2, -1)
+        mean, log_std = x.chunk(2, -1)
+        return mean, log_std
 
     def sample_next(self, z: torch.Tensor, a: torch.Tensor, member: int | None, generator: torch.Generator,
                     noise: bool = True) -> torch.Tensor:

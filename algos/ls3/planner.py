@@ -134,6 +134,7 @@ class SafeSetCEM:
                 if it == 0:
                     cand = self.low + (self.high - self.low) * self._rand(cfg.population, H, k)
                 else:
+                    assert mean is not None and std is not None     # the elites of iteration it - 1
                     cand = torch.clamp(mean + std * self._randn(cfg.population, H, k), self.low, self.high)
                 score, feasible = self.score(z0, cand)
                 n_feasible = int(feasible.sum())
@@ -143,7 +144,7 @@ class SafeSetCEM:
                 elites = cand[elite_idx]
                 mean, std = elites.mean(0), elites.std(0, unbiased=False)
                 best = cand[elite_idx[0], 0]
-            if n_feasible > 0:
+            if n_feasible > 0 and best is not None:
                 return best.cpu().numpy(), {"relaxations": float(relax), "random_action": 0.0,
                                             "feasible": float(n_feasible)}
             self.delta_s *= cfg.relax_factor

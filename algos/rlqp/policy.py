@@ -102,7 +102,7 @@ class LearnedRhoPolicy:
 
     def save(self, path: str | Path) -> Path:
         """A plain torch file: the actor's weights and the settings needed to rebuild it."""
-        hidden = [m.out_features for m in self.actor[0] if isinstance(m, nn.Linear)][:-1]
+        hidden = [m.out_features for m in self.actor.modules() if isinstance(m, nn.Linear)][:-1]
         torch.save({"actor": self.actor.state_dict(), "hidden": hidden, "features": self.features,
                     "param": self.param, "scalar": self.scalar}, path)
         return Path(path)

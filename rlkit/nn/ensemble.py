@@ -45,11 +45,16 @@ class EnsembleMLP(nn.Module):
                                     for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.act = activation(act)()
         if orthogonal_init:
-            for i, layer in enumerate(cast(list[EnsembleLinear], list(self.layers))):
+            for i, layer in enumerate(self.linears):
                 gain = out_gain if i == len(self.layers) - 1 else 2**0.5
                 for w in layer.weight.data:          # [in, out] per member
                     nn.init.orthogonal_(w.T, gain)   # same as nn.Linear's [out, in] weight
                 nn.init.zeros_(layer.bias)
+
+    @property
+    def linears(self) -> list[EnsembleLinear]:
+        """The layers, typed (first to last)."""
+        return cast(list[EnsembleLinear], list(self.layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
