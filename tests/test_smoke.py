@@ -81,6 +81,8 @@ def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_pa
     if algo == "rlqp":
         report = (tmp_path / "comparison.md").read_text()
         assert "| learned |" in report and "| best |" in report
+        assert report.startswith("RLQP's learned rho policy vs OSQP's adaptive rho on ")
+        assert (tmp_path / "comparison.png").stat().st_size > 1000
         numbers = json.loads((tmp_path / "comparison.json").read_text())
         assert set(numbers["test"]) == {"osqp", "fixed", "hand_rule", "learned", "best"}
         assert (tmp_path / "policy.pt").exists() and (tmp_path / "policy_best.pt").exists()
@@ -168,3 +170,11 @@ def test_every_experiment_preset_composes_into_valid_configs(path):
     cls = get_class(algo.pop("cls"))
     algo.pop("name")
     build_config(cls.config_class, algo)
+
+
+def test_make_run_is_the_rlqp_demo_against_osqp():
+    """`make run` runs experiment=default: RLQP on the mixed QP classes on CPU, a few minutes."""
+    assert "run.py experiment=default" in (ROOT / "Makefile").read_text()
+    cfg = _compose(["experiment=default"])
+    assert (cfg.algo.name, cfg.env.name, cfg.device) == ("rlqp", "qp_mixed", "cpu")
+    assert cfg.runner.steps <= 200

@@ -35,7 +35,15 @@ from rlkit.algos.rlqp.policy import (
     rho_from_action,
     row_features,
 )
-from rlkit.algos.rlqp.report import compare, evaluate_policy, larger_problems, maros_meszaros
+from rlkit.algos.rlqp.report import (
+    evaluate_policy,
+    headline,
+    larger_problems,
+    maros_meszaros,
+    plot_comparison,
+    solve_all,
+    table,
+)
 from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
 from rlkit.env_spec import EnvLike, env_factory
@@ -256,8 +264,13 @@ class RLQP(Agent):
             sets["maros_meszaros"] = maros_meszaros(cfg.report_maros_meszaros, cfg.report_mm_max)
         lines, numbers = [], {}
         for name, problems in sets.items():
-            rows, numbers[name] = compare(problems, methods, self.solve_settings(), f"{name} problems")
-            lines += rows
+            results = solve_all(problems, methods, self.solve_settings())
+            numbers[name] = {method: r["iterations"] for method, r in results.items()}
+            lines += table(problems, results, f"{name} problems")
+            if name == "test":
+                lines = [headline(results, len(problems)), "", *lines]
+                plot_comparison(problems, results, run_dir / "comparison.png",
+                                f"rho strategies on {len(problems)} fresh QPs of the training classes")
         (run_dir / "comparison.md").write_text("\n".join(lines) + "\n")
         (run_dir / "comparison.json").write_text(json.dumps(numbers, indent=1))
         print("\n".join(lines))

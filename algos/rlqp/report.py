@@ -47,13 +47,28 @@ def class_of(name: str) -> str:
 def compare(problems: list[QP], methods: dict[str, Any], settings: Settings,
             title: str) -> tuple[list[str], dict[str, float]]:
     """Markdown rows for one problem set, and the mean iterations of each method over all of it."""
-    results = {name: evaluate_policy(problems, rho, settings) for name, rho in methods.items()}
+    results = solve_all(problems, methods, settings)
+    return table(problems, results, title), {name: r["iterations"] for name, r in results.items()}
+
+
+def solve_all(problems: list[QP], methods: dict[str, Any], settings: Settings) -> dict[str, dict[str, Any]]:
+    """:func:`evaluate_policy` of every method (name -> rho strategy) on ``problems``."""
+    return {name: evaluate_policy(problems, rho, settings) for name, rho in methods.items()}
+
+
+def _by_class(problems: list[QP]) -> dict[str, list[int]]:
+    """Problem indices per class, plus ``all`` when there are several classes."""
+    classes = sorted({class_of(q.name) for q in problems})
+    return {cls: [i for i, q in enumerate(problems) if cls in ("all", class_of(q.name))]
+            for cls in ([*classes, "all"] if len(classes) > 1 else classes)}
+
+
+def table(problems: list[QP], results: dict[str, dict[str, Any]], title: str) -> list[str]:
+    """Markdown rows of :func:`solve_all`'s results, per class and method."""
     lines = [f"### {title} ({len(problems)} problems)", "",
              "| class | method | mean its | shifted geo mean | solved | refactorisations | time/solve (ms) |",
              "|---|---|---|---|---|---|---|"]
-    classes = sorted({class_of(q.name) for q in problems})
-    for cls in [*classes, "all"] if len(classes) > 1 else classes:
-        idx = [i for i, q in enumerate(problems) if cls in ("all", class_of(q.name))]
+    for cls, idx in _by_class(problems).items():
         for name, r in results.items():
             its = [r["per_problem"][i] for i in idx]
             solved = np.mean([r["solved_per_problem"][i] for i in idx])
@@ -62,7 +77,44 @@ def compare(problems: list[QP], methods: dict[str, Any], settings: Settings,
             lines.append(f"| {cls} | {name} | {np.mean(its):.0f} | {sgm(its):.0f} | {solved:.0%} | "
                          f"{refs:.1f} | {ms:.1f} |")
     lines.append("")
-    return lines, {name: r["iterations"] for name, r in results.items()}
+    return lines
+
+
+def plot_comparison(problems: list[QP], results: dict[str, dict[str, Any]], path: str | Path,
+                    title: str) -> Path:
+    """Bar chart of the shifted geometric mean iterations per class (log scale), one bar per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = _by_class(problems)
+    width = 0.8 / len(results)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(groups), 3.4))
+    for k, (name, r) in enumerate(results.items()):
+        heights = [sgm([r["per_problem"][i] for i in idx]) for idx in groups.values()]
+        ax.bar(np.arange(len(groups)) + (k - (len(results) - 1) / 2) * width, heights, width, label=name)
+    ax.set_xticks(np.arange(len(groups)), list(groups), fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("ADMM iterations (shifted geo. mean)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=len(results))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def headline(results: dict[str, dict[str, Any]], n: int) -> str:
+    """One line: the learned policy against OSQP's adaptive rho (and the hand rule) on ``n`` problems."""
+    learned, osqp = results["learned"]["iterations"], results["osqp"]["iterations"]
+    line = (f"RLQP's learned rho policy vs OSQP's adaptive rho on {n} fresh test problems: "
+            f"{learned:.0f} vs {osqp:.0f} mean ADMM iterations ({osqp / max(learned, 1.0):.2f}x fewer), "
+            f"solved {results['learned']['solved']:.0%} vs {results['osqp']['solved']:.0%}")
+    if "hand_rule" in results:
+        line += f"; the hand active-set rule: {results['hand_rule']['iterations']:.0f}"
+    return line + "."
 
 
 def read_report(text: str) -> dict[str, Any]:
