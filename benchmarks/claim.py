@@ -5,11 +5,14 @@ joblib launcher), then read the run directories back into a table and the verdic
     .venv/bin/python benchmarks/claim.py eppo_minigrid                    # as specified, into results/
     .venv/bin/python benchmarks/claim.py eppo_minigrid --seeds 3 --workers 2
     .venv/bin/python benchmarks/claim.py eppo_minigrid --tiny --out-dir /tmp/claims   # smoke run
+    .venv/bin/python benchmarks/claim.py eppo_minigrid --report-only      # tables from the finished runs
 
 A claim is ``benchmarks/claims/<name>.yaml``: ``title``, ``description``, ``overrides`` (shared by
 every arm), ``arms`` (arm -> its overrides), ``seeds``, ``metrics`` (column -> reduction of a logged
 metric, see ``rlkit.analysis.reduce_metric``), ``rules`` (the pass rule, fixed before the runs),
-``results`` (where the table goes) and ``tiny`` (overrides of the smoke test). Run directories live
+``results`` (where the table goes), ``curves`` (optional: the logged metrics saved as curves beside the
+table in ``<name>_curves.csv``; default: those the metric columns reduce) and ``tiny`` (overrides of the
+smoke test). Run directories live
 under ``--out-dir/<name>/<arm>/s<seed>``; rerunning the same command resumes killed runs exactly.
 """
 
@@ -46,8 +49,8 @@ def arm_command(claim: dict, arm: str, seeds: int, workers: int, sweep_dir: Path
 
 
 def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: bool,
-              results: Path | None) -> tuple[Path, bool]:
-    from rlkit.analysis import claim_table, claim_values
+              results: Path | None, report_only: bool = False) -> tuple[Path, bool]:
+    from rlkit.analysis import claim_curves, claim_table, claim_values, curve_metrics
 
     claim = load_claim(name)
     seeds = seeds or int(claim["seeds"])
@@ -55,6 +58,8 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
     dirs = {}
     for arm in claim["arms"]:
         dirs[arm] = out_dir / name / arm
+        if report_only:
+            continue
         cmd = arm_command(claim, arm, seeds, workers, dirs[arm], tiny)
         print("$", shlex.join(cmd[1:]), flush=True)
         done = subprocess.run(cmd, cwd=ROOT)
@@ -63,19 +68,24 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
                              "to resume its runs")
     values = claim_values(dirs, claim["metrics"])
     table, passed = claim_table(values, claim["metrics"], claim["rules"])
+    path = results or (out_dir / name / "results.md" if tiny else ROOT / claim["results"])
     command = shlex.join([".venv/bin/python", "benchmarks/claim.py", *sys.argv[1:]])
+    provenance = (f"Command: `{command}` ({seeds} seeds per arm, {(time.time() - start) / 60:.1f} min of "
+                  f"wall time in this invocation; run directories under `{out_dir / name}`). Mean [95% "
+                  "bootstrap interval] over seeds.")
+    if report_only and path.is_file():      # keep the line of the invocation that ran the runs
+        ran = [line for line in path.read_text().splitlines() if line.startswith("Command: ")][:1]
+        provenance = " ".join([*ran, f"Table rebuilt from the same run directories by `{command}`."])
     shared = " ".join(claim.get("overrides", []))
-    text = "\n".join([f"# {claim['title']}", "", claim["description"].strip(), "",
-                      f"Command: `{command}` ({seeds} seeds per arm, {(time.time() - start) / 60:.1f} min of "
-                      f"wall time in this invocation; run directories under `{out_dir / name}`). Mean [95% "
-                      "bootstrap interval] over seeds.", "",
+    text = "\n".join([f"# {claim['title']}", "", claim["description"].strip(), "", provenance, "",
                       f"Arms (overrides of `run.py`; shared by all: `{shared}`):", "",
                       *[f"- {arm}: `{' '.join(o) or '(none)'}`" for arm, o in claim["arms"].items()], "",
                       *table]) + "\n"
-    path = results or (out_dir / name / "results.md" if tiny else ROOT / claim["results"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.with_suffix(".json").write_text(json.dumps(values.to_dict(orient="records"), indent=1))
+    curves = claim_curves(dirs, claim.get("curves") or curve_metrics(claim["metrics"]))
+    curves.to_csv(path.with_name(f"{path.stem}_curves.csv"), index=False, float_format="%.6g")
     print(text)
     return path, passed
 
@@ -89,8 +99,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="where the run directories go (keep it outside /tmp for runs that span sessions)")
     p.add_argument("--results", type=Path, default=None, help="default: the claim's results file")
     p.add_argument("--tiny", action="store_true", help="the claim's tiny overrides (smoke test)")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: rebuild the table, the values and the curves from the run directories")
     args = p.parse_args(argv)
-    run_claim(args.name, args.seeds, args.workers, args.out_dir.expanduser().resolve(), args.tiny, args.results)
+    run_claim(args.name, args.seeds, args.workers, args.out_dir.expanduser().resolve(), args.tiny, args.results,
+              args.report_only)
 
 
 if __name__ == "__main__":

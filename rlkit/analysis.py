@@ -209,6 +209,41 @@ def claim_values(arm_dirs: dict[str, Path], metrics: dict[str, dict]) -> pd.Data
     return pd.DataFrame(rows).sort_values(["arm", "seed"], ignore_index=True)
 
 
+def curve_metrics(metrics: dict[str, dict]) -> list[str]:
+    """The logged metrics that a claim's metric columns reduce (the curves worth keeping)."""
+    return list(dict.fromkeys(spec["metric"] for spec in metrics.values() if "metric" in spec))
+
+
+def claim_curves(arm_dirs: dict[str, Path], metrics: list[str]) -> pd.DataFrame:
+    """The logged curves of a claim's runs in the long form of :func:`load_runs` (``group`` = arm,
+    ``run`` = ``arm/s<seed>``): ``step``, the counters and ``metrics``, rows where one of them is logged.
+    Saved beside the claim's table, so the results folder alone can be plotted (:func:`read_claim`)."""
+    frames = []
+    for arm, folder in arm_dirs.items():
+        for csv in sorted(Path(folder).rglob("metrics.csv")):
+            run = pd.read_csv(csv).sort_values("step")
+            seed = yaml.safe_load((csv.parent / "config.yaml").read_text())["seed"]
+            counters = [c for c in ("train/env_steps", "train/grad_steps") if c in run]
+            run[counters] = run[counters].ffill()
+            kept = [m for m in metrics if m in run]
+            run = run.dropna(subset=kept, how="all")[["step", *counters, *kept]]
+            frames.append(run.assign(group=arm, run=f"{arm}/s{seed}", seed=seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_claim(results_md: str | Path) -> dict[str, Any]:
+    """A claim's results as written by ``benchmarks/claim.py``: ``values`` (one row per run and metric
+    column, ``<name>.json``), ``curves`` (:func:`claim_curves`, ``<name>_curves.csv``; empty when the
+    file predates it), ``verdict`` (the pass-rule lines of the table) and ``passed``."""
+    md = Path(results_md)
+    text = md.read_text()
+    curves_csv = md.with_name(f"{md.stem}_curves.csv")
+    verdict = text.split("Pass rule", 1)[1].splitlines()[2:] if "Pass rule" in text else []
+    return {"values": pd.DataFrame(json.loads(md.with_suffix(".json").read_text())),
+            "curves": pd.read_csv(curves_csv) if curves_csv.is_file() else pd.DataFrame(),
+            "verdict": [line for line in verdict if line.strip()], "passed": "**Verdict: PASS**" in text}
+
+
 _RULE = re.compile(r"^\s*(?P<lhs>[\w.]+)\s*(?P<op><=|>=|<|>)\s*(?:(?P<k>[-\d.e]+)\s*\*\s*)?(?P<rhs>[\w.-]+)"
                    r"\s*(?:(?P<sign>[+-])\s*(?P<c>[\d.e]+))?\s*(?P<per>per seed)?\s*$")
 _OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}

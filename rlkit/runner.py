@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import torch
 
-from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rlkit.config import ConfigError, build_config, check, flatten, resolve_device, set_threads
 from rlkit.env_spec import EnvLike
 from rlkit.logging import Logger, Progress, Tee
@@ -120,7 +120,12 @@ class Runner:
         if not path.exists():
             return False
         state = load_checkpoint(path)
-        self.algo.load_state_dict(state["algo"])
+        try:
+            self.algo.load_state_dict(state["algo"])
+        except KeyError as missing:
+            raise CheckpointError(f"{path} lacks {missing} (written by an older rlkit): it cannot be resumed "
+                                  "with this version; start a new run directory (or use the rlkit version "
+                                  "that wrote it)") from None
         set_rng_state(state["rng"])
         self.step = int(state["step"])
         r = state["runner"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rlkit.analysis import check_rule, claim_table, reduce_metric
+from rlkit.analysis import check_rule, claim_table, curve_metrics, read_claim, reduce_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = sorted(p.stem for p in (ROOT / "benchmarks" / "claims").glob("*.yaml"))
@@ -55,6 +55,11 @@ def test_claim_runs_end_to_end_with_tiny_overrides(name, tmp_path):
     for metric, spec in claim["metrics"].items():
         if not spec.get("optional"):
             assert values[metric].notna().all(), metric
+    saved = read_claim(tmp_path / name / "results.md")          # what the notebook plots
+    assert saved["verdict"] and saved["passed"] == ("**Verdict: PASS**" in text)
+    assert set(saved["curves"]["group"]) == set(claim["arms"]) and "step" in saved["curves"]
+    logged = [m for m in curve_metrics(claim["metrics"]) if m in saved["curves"]]
+    assert logged or not curve_metrics(claim["metrics"])
 
 
 VALUES = pd.DataFrame({"arm": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "x": [1.0, 3.0, 2.0, 2.5],

@@ -53,7 +53,7 @@ def test_analysis_notebook_executes(sweep):
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()   # where Jupyter starts
     assert (sweep / "curves.png").stat().st_size > 1000
     assert (sweep / "eppo_diagnostics.png").stat().st_size > 1000
-    assert (sweep / "rlqp_claim.png").stat().st_size > 1000       # from the committed results/rlqp/
+    assert (sweep / "claim_baseline_ppo_cartpole.png").stat().st_size > 1000   # from the committed results/
     table_cell = next(c for c in nb.cells if c.source.startswith("table = final_table"))
     table_out = next(o for o in table_cell.outputs if "data" in o)["data"]["text/plain"]
     assert "eppo" in table_out and "ppo" in table_out and "iqm" in table_out

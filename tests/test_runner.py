@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from rlkit.checkpoint import load_checkpoint
+from rlkit.checkpoint import CheckpointError, load_checkpoint
 from rlkit.logging import Logger
 from rlkit.runner import NonFiniteMetricError, Runner, RunnerConfig
 
@@ -49,3 +49,18 @@ def test_log_rows_average_training_metrics_and_add_evaluations(tmp_path):
     assert df["loss/x"].tolist()[:1] == [1.5]              # mean of steps 1 and 2
     assert df.loc[df["step"] == 3, "eval/return"].item() == 3.0
     assert (tmp_path / "checkpoints" / "best.pt").exists()
+
+
+class CounterWithANewField(Counter):
+    """The same algorithm in a later version whose state gained a key."""
+
+    def load_state_dict(self, state):
+        self.t, self.u = state["t"], state["u"]
+
+
+def test_a_checkpoint_from_an_older_version_is_refused_in_one_line(tmp_path):
+    cfg = RunnerConfig(steps=4, eval_every=2, log_every=2, checkpoint_every=2, eval_episodes=1)
+    Runner(Counter(), tmp_path, cfg, Logger(tmp_path), seed=0).run()
+    later = Runner(CounterWithANewField(), tmp_path, cfg, Logger(tmp_path), seed=0)
+    with pytest.raises(CheckpointError, match=r"last\.pt lacks 'u' \(written by an older rlkit\).*new run"):
+        later.try_resume()
