@@ -59,24 +59,52 @@ def test_truncated_geometric_matches_its_distribution():
     torch.testing.assert_close(p, expected, atol=0.005, rtol=0)
 
 
-def test_future_goals_stay_inside_their_episode():
+LENGTHS = [3, 17, 8, 30, 200]
+
+
+def _counting_buffer():
+    """Episodes whose states are (episode, t): a goal tells which state it was taken from."""
     buf = EpisodeBuffer({"obs": (2,), "action": (2,), "next_obs": (2,)}, 1000, seed=0)
-    for e, length in enumerate([3, 17, 8, 30]):
+    for e, length in enumerate(LENGTHS):
         t = torch.arange(length, dtype=torch.float32)
         buf.add_episode({"obs": torch.stack([torch.full((length,), float(e)), t], -1),
                          "action": torch.zeros(length, 2),
                          "next_obs": torch.stack([torch.full((length,), float(e)), t + 1], -1)})
-    cfg = CLearningConfig(batch_size=200, gamma=0.9)
-    b = relabel_batch(buf, cfg, slice(0, 2))
-    n_next, n_future = 60, 40
+    return buf
+
+
+@pytest.mark.parametrize("future_start", [0, 1])
+def test_future_goals_follow_the_reference_window_inside_their_episode(future_start):
+    """Future goals are s_{t+k}, k = 0 the current state (reference) or s_{t+1+k}, within the
+    reference's 50-state window and never past the episode end."""
+    cfg = CLearningConfig(batch_size=2000, gamma=0.95, future_start=future_start)
+    b = relabel_batch(_counting_buffer(), cfg, slice(0, 2))
+    n_next, n_future = 600, 400
     fut = slice(n_next, n_next + n_future)
     assert torch.equal(b["goal"][:n_next], b["next_obs"][:n_next])
     assert torch.equal(b["goal"][fut, 0], b["obs"][fut, 0])                 # same episode
-    assert (b["goal"][fut, 1] >= b["obs"][fut, 1] + 1).all()                # strictly in the future
-    lengths = torch.tensor([3, 17, 8, 30])[b["obs"][fut, 0].long()]
+    ahead = b["goal"][fut, 1] - b["obs"][fut, 1]                            # j - t
+    assert ahead.min() == future_start and ahead.max() <= 49                # the window s_t .. s_t+49
+    torch.testing.assert_close(ahead - future_start, b["future_k"].float())
+    lengths = torch.tensor(LENGTHS)[b["obs"][fut, 0].long()]
     assert (b["goal"][fut, 1] <= lengths.float()).all()                     # never past the episode end
     random_goals = b["goal"][n_next + n_future:]
     assert all(any(torch.equal(r, o) for o in b["obs"]) for r in random_goals)   # states of the batch
+
+
+def test_lambda_fix_scales_the_bootstrapped_ratio_by_twice_the_next_fraction():
+    """The reference's lambda_fix: y = lam gamma w / (1 + lam gamma w), weight 1 + lam gamma w,
+    lam = 2 relabel_next; off, lam = 1 (and with next 0.5 the two agree)."""
+    c_next = torch.tensor([0.5] * 5 + [0.5, 0.0, 0.9, 0.99, 0.2], dtype=torch.float64)
+    w = torch.tensor([1.0, 0.0, 9.0, 10.0, 0.25], dtype=torch.float64)
+    cfg = CLearningConfig(gamma=0.9, batch_size=10, relabel_next=0.3, relabel_future=0.2, lambda_fix=True)
+    target, weight = targets_and_weights(c_next, cfg)
+    lam_gamma_w = 0.6 * 0.9 * w
+    torch.testing.assert_close(target[5:], lam_gamma_w / (1 + lam_gamma_w))
+    torch.testing.assert_close(weight[5:], 1 + lam_gamma_w)
+    plain = CLearningConfig(gamma=0.9, batch_size=10, relabel_next=0.5, relabel_future=0.0)
+    fixed = CLearningConfig(gamma=0.9, batch_size=10, relabel_next=0.5, relabel_future=0.0, lambda_fix=True)
+    torch.testing.assert_close(targets_and_weights(c_next, plain), targets_and_weights(c_next, fixed))
 
 
 def test_clearner_update_is_finite_and_moves_the_critic():
@@ -136,6 +164,87 @@ def test_sparsify_top_k_and_waypoint_picking():
     rng = np.random.default_rng(0)
     picks = [planner.resample_waypoint(np.array([0.0, 1, 1]), np.array([5.0, 0, 3]), rng) for _ in range(50)]
     assert set(picks) == {2}                                          # the only node with weight
+
+
+def _clustered_nodes(env, rng, per_cell_near=40, far_cells=12):
+    """Replay-like nodes from a fixed start: most in the start's few cells, a thin trail beyond."""
+    free = np.argwhere(~env.walls)
+    start = env.start_cell.astype(float)
+    d = env.geodesic_between(start[None] + 0.5, free + 0.5)
+    near = free[d <= 1]
+    trail = free[np.argsort(d)][: far_cells + len(near)][len(near):]
+    cells = np.concatenate([np.repeat(near, per_cell_near, 0), trail])
+    return env.normalise(cells + rng.uniform(0.1, 0.9, cells.shape)), trail
+
+
+def test_clustered_nodes_are_connected_by_the_cutoff_rule_but_not_by_top_k():
+    """Defect 1 of the C-Planning review: with nodes piled in the start cells, keeping each node's k
+    cheapest edges links only same-cell nodes, so no start-goal path exists; the distance cutoff
+    alone (the default, as SoRB) finds the path along the trail."""
+    from rlkit.algos.cplanning import CPlanning, CPlanningConfig
+
+    env = PointMazeEnv("Maze6x6", resize=2, max_steps=60)
+    nodes, trail = _clustered_nodes(env, np.random.default_rng(0))
+    make = lambda **kw: CPlanning(CPlanningConfig(hidden=(8,), cost="oracle", oracle_max_hop=2.0, **kw),
+                                  lambda: PointMazeEnv("Maze6x6", resize=2, max_steps=60), seed=0)
+    start = env.normalise(env.start_cell + 0.5)
+    goal = env.normalise(trail[-1] + 0.5)
+    assert CPlanningConfig().top_k is None
+    waypoints, found = make().plan(start, goal, nodes, np.random.default_rng(0))
+    assert found and len(waypoints) >= 3
+    assert not make(top_k=5).plan(start, goal, nodes, np.random.default_rng(0))[1]
+
+
+def test_oracle_fallback_divides_by_the_replay_density():
+    """Defect 3: the oracle arm's fallback draws a waypoint with the learned arm's rule,
+    w(s0 -> s_w) w(s_w -> g) with w = p^pi / p, so a cell holding many nodes is not favoured for its
+    count: each cell's total weight is gamma^(d0 + d1), whatever its node count."""
+    from rlkit.algos.cplanning import CPlanning, CPlanningConfig
+
+    env = PointMazeEnv("Maze6x6", resize=2, max_steps=60)
+    nodes, trail = _clustered_nodes(env, np.random.default_rng(0))
+    agent = CPlanning(CPlanningConfig(hidden=(8,), cost="oracle", gamma=0.9),
+                      lambda: PointMazeEnv("Maze6x6", resize=2, max_steps=60), seed=0)
+    start = env.normalise(env.start_cell[None] + 0.5)
+    distance = agent._oracle_distance(start, nodes)[0]
+    w = agent._oracle_ratio(distance, nodes, nodes)
+    cells = env.cell_index(env.unnormalise(nodes))
+    per_cell = {c: w[cells == c].sum() for c in np.unique(cells)}
+    for c, total in per_cell.items():
+        d = distance[cells == c][0]
+        assert total == pytest.approx(0.9 ** d * len(nodes), rel=1e-9)      # count x (gamma^d / (count / N))
+
+
+def test_calibration_diagnostic_after_a_short_training_run():
+    """Defect 2: with lambda_fix (the C-Planning default) a short run on a small maze gives a
+    classifier that orders pairs by true distance (Spearman > 0) and is not pinned at the w clip."""
+    from rlkit.algos.cplanning import CPlanning, CPlanningConfig
+
+    cfg = CPlanningConfig(hidden=(64, 64), batch_size=64, planning=False, random_steps=1000,
+                          updates_per_step=1.0, lambda_fix=True)
+    agent = CPlanning(cfg, lambda: PointMazeEnv("Maze6x6", resize=1, max_steps=30, start="uniform"), seed=0)
+    for _ in range(100):
+        agent.train_step()
+    stats = agent.calibration_stats()
+    assert stats["calibration/spearman"] > 0.2, stats
+    assert stats["calibration/at_clip"] < 0.05, stats
+    assert stats["calibration/c_mean"] < 0.7, stats               # without lambda_fix: 0.88 and rising
+    assert {"calibration/spearman", "calibration/at_clip"} <= set(agent.evaluate(1))
+
+
+def test_the_cached_node_block_is_reused_between_rebuilds():
+    from rlkit.algos.cplanning import CPlanning, CPlanningConfig
+
+    cfg = CPlanningConfig(hidden=(16,), batch_size=16, random_steps=60, planning_start=60, num_nodes=20,
+                          rebuild_every=3, updates_per_step=0.25, min_prob=0.01)
+    agent = CPlanning(cfg, lambda: PointMazeEnv("Maze6x6", resize=1, max_steps=30), seed=0)
+    calls = []
+    pair_probability = agent.pair_probability
+    agent.pair_probability = lambda src, dst: calls.append((len(src), len(dst))) or pair_probability(src, dst)
+    for _ in range(6):
+        agent.train_step()
+    node_blocks = [c for c in calls if c == (20, 20)]
+    assert len(node_blocks) == 2 and (1, 21) in calls and (20, 1) in calls     # episodes 3 and 6 rebuild
 
 
 @pytest.mark.parametrize("cost", ["learned", "oracle"])

@@ -87,28 +87,68 @@ class CPlanning(Agent):
         self.rng = np.random.default_rng(seed)
         self.env_steps, self.episodes, self.grad_steps, self.seed = 0, 0, 0, seed
         self.nodes: np.ndarray | None = None
+        self.node_block: np.ndarray | None = None     # _edge_values(nodes, nodes), cached between rebuilds
         self.update_debt = 0.0
+        self.calibration = self._calibration_pairs(seed) if hasattr(self.env, "geodesic_between") else None
+
+    def _calibration_pairs(self, seed: int, n: int = 256) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """A fixed set of (state, goal) pairs at uniform free positions and their BFS distances (cells)."""
+        env, rng = self.eval_env, np.random.default_rng(seed + 7_919)
+        pos = env.free[rng.integers(len(env.free), size=(2, n))] + rng.uniform(0.0, 1.0, (2, n, 2))
+        as_tensor = lambda p: torch.as_tensor(env.normalise(p), dtype=torch.float32, device=self.device)
+        return as_tensor(pos[0]), as_tensor(pos[1]), env.geodesic_between(pos[0], pos[1])
+
+    def calibration_stats(self) -> dict[str, float]:
+        """The classifier against the maze's true distances on the fixed pairs: the Spearman rank
+        correlation of -log C with the geodesic (positive when C orders pairs by distance), the mean C,
+        and the fraction of pairs whose w = C / (1 - C) is at the w clip (pinned: every edge passes)."""
+        from scipy.stats import spearmanr
+
+        if self.calibration is None:
+            return {}
+        states, goals, distance = self.calibration
+        c = self.probability(states, goals).double().cpu().numpy()
+        w_clip = self.cfg.w_clip
+        clip = 1.0 / (1.0 - self.cfg.gamma) if w_clip is None or w_clip < 0 else w_clip
+        rho = spearmanr(-np.log(np.clip(c, 1e-12, 1.0)), distance).statistic
+        return {"calibration/spearman": float(np.nan_to_num(rho)), "calibration/c_mean": float(c.mean()),
+                "calibration/at_clip": float(np.mean(c / np.clip(1 - c, 1e-12, None) >= 0.99 * clip))}
 
     # ------------------------------------------------------------------ E-step
+    @torch.no_grad()
+    def probability(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """min_j C_j(s, pi(s, g), g) of paired rows, [B] (the greedy action, as for the graph's edges)."""
+        a = torch.tanh(self.learner.actor(torch.cat([states, goals], -1))[0])
+        return torch.sigmoid(self.learner.logits(self.learner.critic, states, goals, a).min(0).values)
+
     def pair_probability(self, src: np.ndarray, dst: np.ndarray, chunk: int = 4096) -> np.ndarray:
-        """min_j C_j(s_i, pi(s_i, g_k), g_k) for states ``src`` x goals ``dst``, [len(src), len(dst)].
-        Evaluated in blocks of about ``chunk`` pairs so activations stay in cache."""
+        """:meth:`probability` for states ``src`` x goals ``dst``, [len(src), len(dst)]. Evaluated in
+        blocks of about ``chunk`` pairs so activations stay in cache."""
         s = torch.as_tensor(src, dtype=torch.float32, device=self.device)
         g = torch.as_tensor(dst, dtype=torch.float32, device=self.device)
         rows = max(1, chunk // len(g))
         out = []
-        with torch.no_grad():
-            for block in s.split(rows):
-                S = block[:, None].expand(-1, len(g), -1).reshape(len(block) * len(g), -1)
-                G = g[None].expand(len(block), -1, -1).reshape(len(block) * len(g), -1)
-                a = torch.tanh(self.learner.actor(torch.cat([S, G], -1))[0])
-                out.append(torch.sigmoid(self.learner.logits(self.learner.critic, S, G, a).min(0).values))
+        for block in s.split(rows):
+            S = block[:, None].expand(-1, len(g), -1).reshape(len(block) * len(g), -1)
+            G = g[None].expand(len(block), -1, -1).reshape(len(block) * len(g), -1)
+            out.append(self.probability(S, G))
         return torch.cat(out).view(len(s), len(g)).cpu().numpy().astype(np.float64)
 
-    def _oracle_cost(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    def _oracle_distance(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """BFS geodesic (cells) from the achieved goal of each state ``src`` to each goal ``dst``."""
         env = self.env
         achieved = env.unnormalise(src[:, self.goal_slice])
         return env.geodesic_between(achieved[:, None], env.unnormalise(dst)[None])
+
+    def _oracle_ratio(self, distance: np.ndarray, dst: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """The oracle's density ratio w(s -> g) = p^pi(g | s) / p(g), with p^pi(g | s) = gamma^d(s, g)
+        (the discounted occupancy of g for a policy that reaches it in d steps and stays) and p(g) the
+        replay density of g's cell, estimated from the graph's nodes (uniform replay draws)."""
+        env = self.env
+        cells = env.cell_index(env.unnormalise(nodes[:, self.goal_slice]))
+        counts = np.bincount(cells, minlength=env.H * env.W)
+        density = np.maximum(counts[env.cell_index(env.unnormalise(dst))], 1) / len(nodes)
+        return self.cfg.gamma ** distance / density
 
     def sample_nodes(self, generator: torch.Generator) -> np.ndarray:
         """``num_nodes`` replay states drawn uniformly, the graph's nodes."""
@@ -120,32 +160,46 @@ class CPlanning(Agent):
         """Waypoints (goals, normalised like the env's) from state ``start`` to ``goal``, and whether a
         path was found. Graph indices: N replay states, then the start (a source only), then the goal
         (a destination only); edge i -> j scores reaching node j's goal part from state i. Training
-        rebuilds its nodes every ``rebuild_every`` episodes; evaluation passes its own ``nodes`` and
-        ``rng`` (the fallback's draw)."""
+        rebuilds its nodes, and the node-to-node block of the edge matrix, every ``rebuild_every``
+        episodes (only the start's row and the goal's column are new per episode); evaluation passes
+        its own ``nodes`` and ``rng`` (the fallback's draw)."""
         cfg = self.cfg
         if nodes is None:
-            if self.nodes is None or self.episodes % cfg.rebuild_every == 0:
+            if self.nodes is None or self.node_block is None or self.episodes % cfg.rebuild_every == 0:
                 self.nodes = self.sample_nodes(self.buffer.generator)
-            nodes = self.nodes
-        n = len(nodes)
-        sources = np.concatenate([nodes, start[None]])
-        goals = np.concatenate([nodes[:, self.goal_slice], goal[None]])
-        if cfg.cost == "oracle":
-            pair_cost, max_cost = self._oracle_cost(sources, goals), cfg.oracle_max_hop
+                self.node_block = self._edge_values(self.nodes, self.nodes[:, self.goal_slice])
+            nodes, block = self.nodes, self.node_block
         else:
-            prob = self.pair_probability(sources, goals)
-            pair_cost, max_cost = -np.log(np.clip(prob, 1e-12, 1.0)), -math.log(cfg.min_prob)
+            block = self._edge_values(nodes, nodes[:, self.goal_slice])
+        n = len(nodes)
+        goals = np.concatenate([nodes[:, self.goal_slice], goal[None]])
+        from_start = self._edge_values(start[None], goals)[0]             # start -> nodes, goal [n + 1]
+        to_goal = self._edge_values(nodes, goal[None])[:, 0]               # nodes -> goal [n]
         cost = np.full((n + 2, n + 2), np.inf)
-        cost[: n + 1, np.r_[0:n, n + 1]] = pair_cost
+        cost[:n, :n] = self._cost(block)
+        cost[n, np.r_[0:n, n + 1]] = self._cost(from_start)
+        cost[:n, n + 1] = self._cost(to_goal)
+        max_cost = cfg.oracle_max_hop if cfg.cost == "oracle" else -math.log(cfg.min_prob)
         path = planner.shortest_path(planner.sparsify(cost, max_cost, cfg.top_k), n, n + 1, cfg.backend)
         if path is not None:
             return [goals[i] for i in planner.pick_waypoints(path, cfg.num_waypoints)[:-1]], True
-        if cfg.cost == "oracle":
-            w_from, w_to = np.exp(-pair_cost[n, :n]), np.exp(-pair_cost[:n, n])
+        if cfg.cost == "oracle":           # the learned rule with oracle distances (_oracle_ratio)
+            w_from = self._oracle_ratio(from_start[:n], goals[:n], nodes)
+            w_to = self.cfg.gamma ** to_goal              # / p(g): the same for every node
         else:
             ratio = lambda p: p / np.clip(1 - p, 1e-6, None)          # w = C / (1 - C)
-            w_from, w_to = ratio(prob[n, :n]), ratio(prob[:n, n])
+            w_from, w_to = ratio(from_start[:n]), ratio(to_goal)
         return [goals[planner.resample_waypoint(w_from, w_to, rng or self.rng)]], False
+
+    def _cost(self, values: np.ndarray) -> np.ndarray:
+        """Edge costs from :meth:`_edge_values`: -log C (learned) or the distance itself (oracle)."""
+        return values if self.cfg.cost == "oracle" else -np.log(np.clip(values, 1e-12, 1.0))
+
+    def _edge_values(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """[len(src), len(dst)]: classifier probabilities (learned) or BFS distances (oracle)."""
+        if self.cfg.cost == "oracle":
+            return self._oracle_distance(src, dst)
+        return self.pair_probability(src, dst)
 
     # ------------------------------------------------------------------ acting
     def _action(self, state: np.ndarray, goal: np.ndarray, deterministic: bool) -> np.ndarray:
@@ -199,14 +253,17 @@ class CPlanning(Agent):
 
     def _coverage(self, env, states: np.ndarray) -> dict[str, float]:
         """``coverage``: the farthest distance from the start among an episode's states (BFS cells on
-        point mazes, Euclidean in achieved-goal space elsewhere); ``far_fraction`` (point mazes): the
-        fraction of its states at least the env's far threshold (0.6 x the longest BFS distance)
-        from the start."""
+        point mazes, Euclidean in achieved-goal space elsewhere); ``p90_distance``: the 90th percentile
+        of its states' distances from the start (a continuous measure with no floor at zero);
+        ``far_fraction`` (point mazes): the fraction of its states at least the env's far threshold
+        (0.6 x the longest BFS distance) from the start."""
         achieved = states[:, self.goal_slice]
         if not hasattr(env, "geodesic_from"):
-            return {"coverage": float(np.max(np.linalg.norm(achieved - achieved[0], axis=-1)))}
+            dist = np.linalg.norm(achieved - achieved[0], axis=-1)
+            return {"coverage": float(dist.max()), "p90_distance": float(np.percentile(dist, 90))}
         dist = env.geodesic_from(env.unnormalise(achieved[0]), env.unnormalise(achieved))
-        return {"coverage": float(dist.max()), "far_fraction": float(np.mean(dist >= env.far_threshold()))}
+        return {"coverage": float(dist.max()), "p90_distance": float(np.percentile(dist, 90)),
+                "far_fraction": float(np.mean(dist >= env.far_threshold()))}
 
     def _maybe_update(self) -> None:
         if self.buffer.size < self.cfg.batch_size or self.env_steps < self.cfg.random_steps:
@@ -231,7 +288,8 @@ class CPlanning(Agent):
         self.episodes += 1
         metrics = {"train/episode_success": out["success"], "train/env_steps": float(self.env_steps),
                    "train/grad_steps": float(self.grad_steps),
-                   "cplanning/coverage": out["coverage"], **getattr(self, "last_losses", {})}
+                   "cplanning/coverage": out["coverage"], "cplanning/p90_distance": out["p90_distance"],
+                   **getattr(self, "last_losses", {})}
         if "far_fraction" in out:
             metrics["cplanning/far_fraction"] = out["far_fraction"]
         if found is not None:
@@ -241,11 +299,12 @@ class CPlanning(Agent):
 
     def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
         """Greedy episodes in the eval env with the goal given directly (episode k resets with
-        ``seed + k``; default seed: ``rlkit.seeding.eval_seed``); with ``test_search`` the same
+        ``seed + k``; default seed: ``rlkit.seeding.eval_seed``), and on mazes the classifier's
+        calibration (:meth:`calibration_stats`, ``calibration/*``); with ``test_search`` the same
         episodes again through SoRB-style search waypoints over replay states drawn with ``seed``
         (``eval/search_*``)."""
         base = eval_seed(self.seed, seed)
-        out = self._evaluate(base, episodes, search=False)
+        out = self._evaluate(base, episodes, search=False) | self.calibration_stats()
         if self.cfg.test_search and self.buffer.size > 0:
             searched = self._evaluate(base, episodes, search=True)
             out |= {k.replace("eval/", "eval/search_"): v for k, v in searched.items()}
@@ -273,7 +332,7 @@ class CPlanning(Agent):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume bit-exactly: the learner, the episode buffer, the counters, the
-        training env, the graph nodes and the agent's torch stream."""
+        training env, the graph nodes with their cached edge block, and the agent's torch stream."""
         from rlkit.env_state import env_state
         from rlkit.seeding import generator_state
 
@@ -281,7 +340,8 @@ class CPlanning(Agent):
                 "counters": torch.tensor([self.env_steps, self.episodes, self.grad_steps]),
                 "update_debt": self.update_debt, "rng": generator_state(self.rng),
                 "env": env_state(self.env), "torch_stream": self.torch_stream.state_dict(),
-                "nodes": None if self.nodes is None else torch.as_tensor(self.nodes)}
+                "nodes": None if self.nodes is None else torch.as_tensor(self.nodes),
+                "node_block": None if self.node_block is None else torch.as_tensor(self.node_block)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` into an agent built with the same configuration."""
@@ -296,3 +356,4 @@ class CPlanning(Agent):
         load_env_state(self.env, state["env"])
         self.torch_stream.load_state_dict(state["torch_stream"])
         self.nodes = None if state["nodes"] is None else state["nodes"].numpy()
+        self.node_block = None if state["node_block"] is None else state["node_block"].numpy()

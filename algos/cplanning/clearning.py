@@ -4,19 +4,27 @@ A classifier C(s, a, g) = sigmoid(f(s, a, g)) separates goals g drawn from the g
 future of (s, a) from goals drawn from the marginal; w = C / (1 - C) is the density ratio
 p^pi(s_t+ = g | s, a) / p(g). Twin critics and twin Polyak targets; min(C1, C2) everywhere.
 
-Goals are relabelled inside each batch of B transitions (the official C-learning ``c_learning_agent.py``):
-the first
-``next`` fraction gets g = s_{t+1}, the next ``future`` fraction g = s_{t+1+k} with k from a
-geometric distribution p(k) ~ gamma^k truncated at the episode end, and the remaining half gets the
-current state of another row of the batch (a random goal; next + future must be 0.5). Recursive
-classification (C-learning paper, Eq. 7; official ``c_learning_agent.py``), with a' ~ pi(.|s', g) and w' =
-C'/(1 - C') of the target critics
-clipped to [0, 1/(1 - gamma)]:
+Goals are relabelled inside each batch of B transitions (the official C-learning ``c_learning_utils.goal_fn``):
+the first ``next`` fraction gets g = s_{t+1}; the next ``future`` fraction g = s_{t+k}, k from a
+geometric distribution p(k) ~ gamma^k over the states s_t .. s_{t+window-1} of the episode (the
+reference's 50-step window, where index 0 is the current state s_t; ``future_start=1`` starts at
+s_{t+1} instead); the remaining half gets the current state of another row of the batch (a random
+goal; next + future must be 0.5). Recursive classification (C-learning paper, Eq. 7; official
+``c_learning_agent.py``), with a' ~ pi(.|s', g) and w' = C'/(1 - C') of the target critics clipped to
+[0, 1/(1 - gamma)], and lambda = 2 * next with ``lambda_fix`` (the reference's correction for the
+future positives), else 1:
 
-    target = 1 (next, future),          gamma w' / (1 + gamma w')   (random)
-    weight = 1 - gamma (next), 1 (future),   1 + gamma w'            (random)
+    target = 1 (next, future),          lambda gamma w' / (1 + lambda gamma w')   (random)
+    weight = 1 - gamma (next), 1 (future),   1 + lambda gamma w'                  (random)
     L_C    = 0.5 E[weight (BCE(target, C1) + BCE(target, C2))]
     L_pi   = -E[min_j C_j(s, a~, g)]   (``actor_loss="log"``: -E[log min_j C_j]); no entropy term.
+
+Why ``lambda_fix`` matters: the next slice alone already gives the fixed point of the recursion;
+the future positives (a Monte-Carlo estimate of the same discounted occupancy) add mass on top, so
+without the correction C is too high by about the ratio of all positives to next positives, and
+with next/future = 0.3/0.2 the classifier climbs to the w clip (docs/cplanning.md). The official
+default is off ("little effect" in the reference's comment, with the 0.5/0 split of most of its
+tasks, where lambda = 1 and the fix is a no-op).
 
 Update order per step: critic, actor, Polyak targets (tau 0.005).
 """
@@ -52,6 +60,9 @@ class CLearningConfig:
     relabel_future: float = 0.2
     w_clip: float | None = None          # None: 1 / (1 - gamma); < 0: no clipping
     actor_loss: str = "c"                # c: -min C;  log: -log min C (the code's ce_loss)
+    lambda_fix: bool = False             # the reference's future-positive correction (off there by default)
+    future_window: int = 50              # future goals among s_t .. s_{t+window-1} (reference: 50)
+    future_start: int = 0                # 0: k = 0 is s_t (reference); 1: k = 0 is s_{t+1}
 
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
@@ -60,6 +71,14 @@ class CLearningConfig:
         check(abs(self.relabel_next + self.relabel_future - 0.5) < 1e-9, "relabel_next", self.relabel_next,
               "plus relabel_future must be exactly 0.5 (the other half are random goals)")
         check(self.actor_loss in ("c", "log"), "actor_loss", self.actor_loss, "must be c or log")
+        check(self.future_start in (0, 1), "future_start", self.future_start, "must be 0 (s_t) or 1 (s_t+1)")
+        check(self.future_window > self.future_start, "future_window", self.future_window,
+              "must be larger than future_start")
+
+    @property
+    def td_lambda(self) -> float:
+        """lambda of the random-goal target: 2 * relabel_next with ``lambda_fix``, else 1."""
+        return 2.0 * self.relabel_next if self.lambda_fix else 1.0
 
 
 def slice_sizes(batch_size: int, next_frac: float, future_frac: float) -> tuple[int, int, int]:
@@ -78,17 +97,23 @@ def truncated_geometric(remaining: torch.Tensor, gamma: float, generator: torch.
 
 
 def relabel_batch(buffer: EpisodeBuffer, cfg: CLearningConfig, goal_slice: slice) -> dict[str, torch.Tensor]:
-    """B transitions with C-learning's in-batch goals: obs, action, next_obs, goal [B, ...]."""
+    """B transitions with C-learning's in-batch goals: obs, action, next_obs, goal [B, ...], and the
+    future offset ``future_k`` (the goal of a future row is s_{t + future_start + k})."""
     B = cfg.batch_size
     n_next, n_future, _ = slice_sizes(B, cfg.relabel_next, cfg.relabel_future)
     b = buffer.sample_transitions(B)
     starts, lengths, _ = buffer.table()
     goal = b["next_obs"][:, goal_slice].clone()                   # next goals (rows [0, n_next))
     fut = slice(n_next, n_next + n_future)
-    remaining = lengths[b["episode"][fut]] - b["t"][fut]          # steps t+1 .. episode end
-    k = truncated_geometric(remaining, cfg.gamma, buffer.generator)
-    rows = starts[b["episode"][fut]] + b["t"][fut] + k
-    goal[fut] = buffer.storage.read(rows)["next_obs"][:, goal_slice]
+    t, episode = b["t"][fut], b["episode"][fut]
+    first = t + cfg.future_start                                  # index of the state with k = 0
+    states_left = lengths[episode] + 1 - first                    # s_first .. s_T of the episode
+    k = truncated_geometric(states_left.clamp(max=cfg.future_window - cfg.future_start), cfg.gamma,
+                            buffer.generator)
+    j = first + k                                                 # s_j = next_obs of row j - 1, or obs of row t
+    future = buffer.storage.read(starts[episode] + (j - 1).clamp(min=0))["next_obs"]
+    future = torch.where((j == t)[:, None], b["obs"][fut], future)
+    goal[fut] = future[:, goal_slice]
     rand = slice(n_next + n_future, B)
     perm = torch.randperm(B, generator=buffer.generator)[: B - n_next - n_future]
     goal[rand] = b["obs"][perm][:, goal_slice]
@@ -105,11 +130,12 @@ def targets_and_weights(c_next: torch.Tensor, cfg: CLearningConfig) -> tuple[tor
     clip = 1.0 / (1.0 - cfg.gamma) if cfg.w_clip is None else cfg.w_clip
     if clip >= 0:
         w = w.clamp(0.0, clip)
-    y = cfg.gamma * w / (1.0 + cfg.gamma * w)
+    lam_gamma_w = cfg.td_lambda * cfg.gamma * w
+    y = lam_gamma_w / (1.0 + lam_gamma_w)
     half = n_next + n_future
     target = torch.cat([torch.ones(half, dtype=y.dtype), y[half:]])
     weight = torch.cat([torch.full((n_next,), 1.0 - cfg.gamma, dtype=y.dtype),
-                        torch.ones(n_future, dtype=y.dtype), 1.0 + cfg.gamma * w[half:]])
+                        torch.ones(n_future, dtype=y.dtype), 1.0 + lam_gamma_w[half:]])
     return target.detach(), weight.detach()
 
 
