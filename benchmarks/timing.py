@@ -31,3 +31,28 @@ def interleaved_best_times(fns: dict[str, Callable[[], object]], repeats: int) -
         for k, fn in fns.items():
             times[k].append(best_time(fn, 1))
     return {k: min(v) for k, v in times.items()}
+
+
+def matmul_gflops(dtype: object, m: int = 4096, k: int = 256, n: int = 256, repeats: int = 5) -> float:
+    """The machine's matmul throughput (GFLOP/s) for [m, k] @ [k, n] in ``dtype`` on the current
+    torch threads: the physical limit that a benchmark reports its speed as a fraction of."""
+    import torch
+
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)  # type: ignore[arg-type]
+    reps = 20
+    seconds = best_time(lambda: [a @ b for _ in range(reps)], repeats) / reps
+    return 2 * m * k * n / seconds / 1e9
+
+
+def linear_flops(module: object) -> int:
+    """Multiply-add FLOPs of one forward row through every linear layer of ``module`` (2 x in x out,
+    times the members of an ensemble layer)."""
+    import torch
+
+    total = 0
+    for m in module.modules():  # type: ignore[attr-defined]
+        if isinstance(m, torch.nn.Linear):
+            total += 2 * m.in_features * m.out_features
+        elif isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.dim() == 3:   # [E, in, out]
+            total += 2 * int(m.weight.numel())
+    return total

@@ -298,3 +298,34 @@ def test_cplanning_plans_in_a_goal_space_smaller_than_the_state():
     waypoints, _ = agent.plan(obs[:agent.sdim], obs[agent.sdim:])
     assert agent.sdim == 6 and all(w.shape == (2,) for w in waypoints)
     assert agent.evaluate(1)["eval/length"] == 10
+
+
+def test_bf16_screen_gives_the_float32_graph():
+    """graph_precision=bf16 scores the node block in bfloat16 and rescores in float32 the pairs near
+    the cutoff: the sparsified graph has float32's edges and costs within bfloat16's error, so its
+    shortest paths cost what float32's do up to that error (ties between near-equal paths may break
+    the other way), and bfloat16's logit error stays well inside the screen's margin."""
+    from rlkit.algos.cplanning import CPlanning, CPlanningConfig, planner
+    from rlkit.algos.cplanning.agent import BF16_MARGIN
+
+    cfg = CPlanningConfig(hidden=(64, 64), batch_size=64, planning=False, random_steps=300, min_prob=0.75)
+    agent = CPlanning(cfg, lambda: PointMazeEnv("Maze6x6", resize=1, max_steps=30, start="uniform"), seed=0)
+    for _ in range(40):
+        agent.train_step()
+    nodes = agent.sample_nodes(torch.Generator().manual_seed(0))
+    fp32 = agent.node_block_probability(nodes)
+    agent.cfg.graph_precision = "bf16"
+    bf16 = agent.node_block_probability(nodes)
+    assert 0.0 < agent.last_screen_fraction < 1.0
+    cutoff = -np.log(cfg.min_prob)
+    graph = lambda p: planner.sparsify(-np.log(np.clip(p, 1e-12, 1)), cutoff)
+    np.testing.assert_array_equal(np.isfinite(graph(bf16)), np.isfinite(graph(fp32)))
+    np.testing.assert_allclose(graph(bf16), graph(fp32), atol=0.02)
+    exact = graph(fp32)
+    path_cost = lambda path: sum(exact[a, b] for a, b in zip(path[:-1], path[1:], strict=True))
+    for start, goal in [(0, 1), (2, 3), (4, 5), (6, 7)]:
+        best = planner.shortest_path(exact, start, goal)
+        assert path_cost(planner.shortest_path(graph(bf16), start, goal)) <= path_cost(best) + 0.02 * len(best)
+    goals = nodes[:, agent.goal_slice]
+    error = (agent.pair_logit(nodes, goals, agent._bf16_nets()) - agent.pair_logit(nodes, goals)).abs()
+    assert error.max() < BF16_MARGIN / 2, float(error.max())

@@ -14,6 +14,7 @@ goal is given directly (``test_search=true`` adds SoRB-style search as the compa
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,11 @@ from rlkit.config import check, check_positive
 from rlkit.data.episodes import EpisodeBuffer
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
 from rlkit.seeding import eval_seed, own_torch_rng
+
+#: Logit margin of the bfloat16 screen (``graph_precision=bf16``): pairs scored within this of the cutoff
+#: are scored again in float32, so no edge flips. bfloat16's error on these networks is far smaller
+#: (largest seen: 0.046 logits, a 2x128 classifier after 40k steps); tests/test_cplanning.py checks it.
+BF16_MARGIN = 0.25
 
 
 @dataclass
@@ -47,6 +53,7 @@ class CPlanningConfig(CLearningConfig):
     num_waypoints: int = 8           # K
     steps_per_waypoint: int = 20
     backend: str = "networkx"        # networkx | scipy
+    graph_precision: str = "fp32"    # fp32 | bf16: screen the node block in bfloat16 (same graph, faster)
     updates_per_step: float = 1.0
     buffer_size: int = 1_000_000
     test_search: bool = False
@@ -55,6 +62,8 @@ class CPlanningConfig(CLearningConfig):
         super().__post_init__()
         check(self.cost in ("learned", "oracle"), "cost", self.cost, "must be learned or oracle")
         check(self.backend in ("networkx", "scipy"), "backend", self.backend, "must be networkx or scipy")
+        check(self.graph_precision in ("fp32", "bf16"), "graph_precision", self.graph_precision,
+              "must be fp32 or bf16")
         check(0 < self.min_prob < 1, "min_prob", self.min_prob, "must be in (0, 1)")
         check_positive(self, "num_nodes", "num_waypoints", "steps_per_waypoint", "rebuild_every", "buffer_size")
 
@@ -116,14 +125,24 @@ class CPlanning(Agent):
 
     # ------------------------------------------------------------------ E-step
     @torch.no_grad()
-    def probability(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
-        """min_j C_j(s, pi(s, g), g) of paired rows, [B] (the greedy action, as for the graph's edges)."""
-        a = torch.tanh(self.learner.actor(torch.cat([states, goals], -1))[0])
-        return torch.sigmoid(self.learner.logits(self.learner.critic, states, goals, a).min(0).values)
+    def logit(self, states: torch.Tensor, goals: torch.Tensor, nets: tuple[Any, Any] | None = None
+              ) -> torch.Tensor:
+        """min_j f_j(s, pi(s, g), g) of paired rows, [B], in float32 (the greedy action, as for the
+        graph's edges); ``nets``: (actor, critic) copies in another precision (:meth:`_bf16_nets`)."""
+        actor, critic = nets or (self.learner.actor, self.learner.critic)
+        dtype = next(critic.parameters()).dtype
+        states, goals = states.to(dtype), goals.to(dtype)
+        a = torch.tanh(actor(torch.cat([states, goals], -1))[0])
+        return self.learner.logits(critic, states, goals, a).min(0).values.float()
 
-    def pair_probability(self, src: np.ndarray, dst: np.ndarray, chunk: int = 4096) -> np.ndarray:
-        """:meth:`probability` for states ``src`` x goals ``dst``, [len(src), len(dst)]. Evaluated in
-        blocks of about ``chunk`` pairs so activations stay in cache."""
+    def probability(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """min_j C_j(s, pi(s, g), g) of paired rows, [B]."""
+        return torch.sigmoid(self.logit(states, goals))
+
+    def pair_logit(self, src: np.ndarray, dst: np.ndarray, nets: tuple[Any, Any] | None = None,
+                   chunk: int = 4096) -> torch.Tensor:
+        """:meth:`logit` for states ``src`` x goals ``dst``, [len(src), len(dst)]. Evaluated in blocks
+        of about ``chunk`` pairs so activations stay in cache."""
         s = torch.as_tensor(src, dtype=torch.float32, device=self.device)
         g = torch.as_tensor(dst, dtype=torch.float32, device=self.device)
         rows = max(1, chunk // len(g))
@@ -131,8 +150,37 @@ class CPlanning(Agent):
         for block in s.split(rows):
             S = block[:, None].expand(-1, len(g), -1).reshape(len(block) * len(g), -1)
             G = g[None].expand(len(block), -1, -1).reshape(len(block) * len(g), -1)
-            out.append(self.probability(S, G))
-        return torch.cat(out).view(len(s), len(g)).cpu().numpy().astype(np.float64)
+            out.append(self.logit(S, G, nets))
+        return torch.cat(out).view(len(s), len(g))
+
+    def pair_probability(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """:meth:`probability` for states ``src`` x goals ``dst``, [len(src), len(dst)] (float32)."""
+        return torch.sigmoid(self.pair_logit(src, dst)).cpu().numpy().astype(np.float64)
+
+    def _bf16_nets(self) -> tuple[Any, Any]:
+        """bfloat16 copies of the actor and the critic, for screening the node block."""
+        return (copy.deepcopy(self.learner.actor).to(torch.bfloat16),
+                copy.deepcopy(self.learner.critic).to(torch.bfloat16))
+
+    def node_block_probability(self, nodes: np.ndarray) -> np.ndarray:
+        """:meth:`pair_probability` of the nodes x their goals, the graph's node-to-node edges. With
+        ``graph_precision=bf16`` every pair is scored in bfloat16 and the pairs whose bfloat16 logit is
+        within ``BF16_MARGIN`` of the cutoff are scored again in float32: the graph keeps float32's edges,
+        with costs within bfloat16's error of float32's (benchmarks/cplanning_speed.py compares the
+        shortest paths)."""
+        goals = nodes[:, self.goal_slice]
+        if self.cfg.graph_precision == "fp32":
+            return self.pair_probability(nodes, goals)
+        screen = self.pair_logit(nodes, goals, self._bf16_nets())
+        cutoff = math.log(self.cfg.min_prob / (1 - self.cfg.min_prob))
+        candidate = (screen - cutoff).abs() < BF16_MARGIN
+        i, j = torch.nonzero(candidate, as_tuple=True)
+        exact = torch.cat([self.logit(torch.as_tensor(nodes, dtype=torch.float32, device=self.device)[a],
+                                      torch.as_tensor(goals, dtype=torch.float32, device=self.device)[b])
+                           for a, b in zip(i.split(4096), j.split(4096), strict=True)] or [screen[:0, 0]])
+        screen[i, j] = exact
+        self.last_screen_fraction = float(candidate.float().mean())
+        return torch.sigmoid(screen).cpu().numpy().astype(np.float64)
 
     def _oracle_distance(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """BFS geodesic (cells) from the achieved goal of each state ``src`` to each goal ``dst``."""
@@ -167,10 +215,10 @@ class CPlanning(Agent):
         if nodes is None:
             if self.nodes is None or self.node_block is None or self.episodes % cfg.rebuild_every == 0:
                 self.nodes = self.sample_nodes(self.buffer.generator)
-                self.node_block = self._edge_values(self.nodes, self.nodes[:, self.goal_slice])
+                self.node_block = self._node_block(self.nodes)
             nodes, block = self.nodes, self.node_block
         else:
-            block = self._edge_values(nodes, nodes[:, self.goal_slice])
+            block = self._node_block(nodes)
         n = len(nodes)
         goals = np.concatenate([nodes[:, self.goal_slice], goal[None]])
         from_start = self._edge_values(start[None], goals)[0]             # start -> nodes, goal [n + 1]
@@ -194,6 +242,12 @@ class CPlanning(Agent):
     def _cost(self, values: np.ndarray) -> np.ndarray:
         """Edge costs from :meth:`_edge_values`: -log C (learned) or the distance itself (oracle)."""
         return values if self.cfg.cost == "oracle" else -np.log(np.clip(values, 1e-12, 1.0))
+
+    def _node_block(self, nodes: np.ndarray) -> np.ndarray:
+        """:meth:`_edge_values` of the nodes x their goals (:meth:`node_block_probability` when learned)."""
+        if self.cfg.cost == "oracle":
+            return self._oracle_distance(nodes, nodes[:, self.goal_slice])
+        return self.node_block_probability(nodes)
 
     def _edge_values(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """[len(src), len(dst)]: classifier probabilities (learned) or BFS distances (oracle)."""
