@@ -60,6 +60,14 @@ class Agent:
     torch_stream: TorchRNGStream      # set by rlkit.seeding.own_torch_rng on __init__
     init_env: Any
 
+    def train_step(self) -> dict[str, float]:
+        """One unit of training (each algorithm says what), returning its metrics."""
+        raise NotImplementedError
+
+    def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
+        """``eval/*`` metrics of ``episodes`` evaluation episodes (the same call, the same numbers)."""
+        raise NotImplementedError
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume (each algorithm says what)."""
         raise NotImplementedError
@@ -124,9 +132,12 @@ def load_agent(path: str | Path, env: Any = None, device: str | torch.device = "
     return Agent.load(path, env, device)
 
 
-def load_run(run_dir: str | PathLike[str], device: str | torch.device = "cpu") -> Agent:
+def load_run(run_dir: str | PathLike[str], device: str | torch.device = "cpu",
+             eval_kwargs: dict[str, Any] | None = None, checkpoint: str = "best") -> Agent:
     """The agent of a run directory: its configuration (``config.yaml``) with the policy of
-    ``checkpoints/best.pt`` (the best evaluation), else the full state of ``checkpoints/last.pt``."""
+    ``checkpoints/best.pt`` (the best evaluation), else (or with ``checkpoint="last"``) the full
+    state of ``checkpoints/last.pt``. ``eval_kwargs`` override the env's evaluation kwargs (evaluate
+    the policy on another split)."""
     import yaml
 
     from rlkit.env_spec import env_spec_from_config
@@ -135,11 +146,14 @@ def load_run(run_dir: str | PathLike[str], device: str | torch.device = "cpu") -
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint={checkpoint!r} must be best or last")
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    env = env_spec_from_config(cfg["env"])
+    env_cfg = dict(cfg["env"], eval_kwargs={**(cfg["env"].get("eval_kwargs") or {}), **(eval_kwargs or {})})
+    env = env_spec_from_config(env_cfg)
     agent = cast(Agent, build_algorithm(cfg["algo"], env, torch.device(device), int(cfg["seed"])))
     best, last = run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / "last.pt"
-    if best.is_file() and "policy" in (state := load_checkpoint(best)):
+    if checkpoint == "best" and best.is_file() and "policy" in (state := load_checkpoint(best)):
         agent.load_policy_state(state["policy"])
     else:
         agent.load_state_dict(load_checkpoint(last)["algo"])

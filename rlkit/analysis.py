@@ -165,8 +165,16 @@ def reduce_metric(run: pd.DataFrame, run_dir: Path, spec: dict[str, Any]) -> flo
     - ``{reduce: first_step, metric: m, above: 0}``: the first ``step`` with m > above (inf if never);
     - ``optional: true``: NaN for runs that do not log the metric (a diagnostic of one arm);
     - ``{file: comparison.json, key: a.b.c}``: a number from a JSON file the algorithm wrote into the
-      run directory (e.g. RLQP's comparison tables).
+      run directory (e.g. RLQP's comparison tables);
+    - ``{evaluate: {eval kwargs}, metric: eval/return, episodes: 100}``: the run's final policy
+      (``last.pt``) evaluated again with these env ``eval_kwargs`` overrides (e.g. the training
+      layouts, for a generalisation gap), with the run's evaluation seeds.
     """
+    if "evaluate" in spec:
+        from rlkit.agent import load_run
+
+        agent = load_run(run_dir, eval_kwargs=spec["evaluate"], checkpoint="last")
+        return float(agent.evaluate(int(spec.get("episodes", 100)))[spec.get("metric", "eval/return")])
     if "file" in spec:
         value: Any = json.loads((run_dir / spec["file"]).read_text())
         for part in spec["key"].split("."):

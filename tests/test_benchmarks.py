@@ -100,3 +100,21 @@ def test_metric_reductions(tmp_path):
         get(metric="absent")
     (tmp_path / "report.json").write_text('{"test": {"best": 12.5}}')
     assert get(file="report.json", key="test.best") == 12.5
+
+
+def test_evaluate_reduction_scores_the_final_policy_on_another_split(tmp_path):
+    """``{evaluate: {eval kwargs}}`` reloads the run's last policy with the env's evaluation kwargs
+    overridden: the training grids of a grid-split MiniGrid run, for its generalisation gap."""
+    from helpers import TINY_ALGO, TINY_RUNNER, run_cli
+
+    from rlkit.agent import load_run
+
+    out = run_cli("algo=ppo", "env=minigrid_doorkey_grids", "env.kwargs.train_grids=4", *TINY_RUNNER,
+                  *TINY_ALGO["ppo"], f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    agent = load_run(tmp_path, eval_kwargs={"grid_set": "train"}, checkpoint="last")
+    assert agent.loop.envs is not None
+    run = pd.read_csv(tmp_path / "metrics.csv")
+    value = reduce_metric(run, tmp_path, {"evaluate": {"grid_set": "train"}, "episodes": 3})
+    assert math.isfinite(value)
+    assert value == agent.evaluate(3)["eval/return"]                       # the run's evaluation seeds

@@ -47,6 +47,33 @@ def test_minigrid_trains_on_a_fixed_layout_set_and_evaluates_on_unseen_ones():
     assert obs.shape == (147,) and obs.dtype == np.float32 and obs.max() <= 1.0
 
 
+def test_minigrid_grid_split_shares_no_grid_between_training_and_evaluation():
+    """DoorKey-6x6's seeds generate 36 grids; the grid split trains on the first k and evaluates on
+    the rest, where the seed split's 50 training seeds already cover 27 of the 36."""
+    from rlkit.envs.minigrid import grid_split_seeds, seeds_by_grid
+
+    task = "MiniGrid-DoorKey-6x6-v0"
+    groups = seeds_by_grid(task, 2000)
+    assert len(groups) == 36
+    assert len({i for i, g in enumerate(groups) if any(s < 50 for s in g)}) == 27     # the seed split's leak
+    train, heldout = grid_split_seeds(task, 8, "train"), grid_split_seeds(task, 8, "heldout")
+    grid = lambda env: env.unwrapped.grid.encode().tobytes()
+    seen = set()
+    env = gym.make("rlkit/MiniGrid-v0", task=task, train_grids=8, grid_set="train")
+    for seed in range(40):
+        env.reset(seed=seed)
+        seen.add(grid(env))
+    test_env = gym.make("rlkit/MiniGrid-v0", task=task, train_grids=8, grid_set="heldout")
+    unseen = set()
+    for seed in range(40):
+        test_env.reset(seed=seed)
+        unseen.add(grid(test_env))
+    assert len(seen) <= 8 and not seen & unseen and len(unseen) > 8
+    assert not set(train) & set(heldout) and len(train) + len(heldout) == 2000
+    with pytest.raises(ValueError, match="held-out grids"):
+        grid_split_seeds(task, 36, "train")
+
+
 def test_minigrid_success_flag():
     env = gym.make("rlkit/MiniGrid-v0", task="MiniGrid-Empty-5x5-v0", train_layouts=None)
     env.reset(seed=0)

@@ -38,6 +38,8 @@ class EPPOConfig(PPOConfig):
     c_div: float = 0.01         # diverse_coef
     shared_trunk: bool = False  # the released code gives every member its own trunk
     lr: float = 1e-4
+    adam_eps: float = 1e-8      # the release's Adam (PyTorch's default)
+    head_init: str = "released"  # released: PyTorch's nn.Linear init of the member heads; orthogonal: CleanRL's
     clip_coef: float = 0.1      # eps_clip, also the value-clip range
     vf_coef: float = 1.0        # c_V on the un-halved L_V
     ent_coef: float = 0.01      # c_H, on the mixture entropy
@@ -46,6 +48,8 @@ class EPPOConfig(PPOConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, "num_policies")
+        check(self.head_init in ("released", "orthogonal"), "head_init", self.head_init,
+              "must be released or orthogonal")
         for name in ("c_ens", "c_sub", "c_div"):
             check(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")
         check(self.c_ens > 0 or self.c_sub > 0, "c_ens", self.c_ens,
@@ -60,7 +64,7 @@ class EPPO(PPO):
 
     def build_model(self, action_space: gym.Space) -> PolicyModel:
         return EnsembleActorCritic(self.obs_shape, action_space, self.cfg.hidden, self.cfg.num_policies,
-                                   self.cfg.shared_trunk, self.cfg.encoder)
+                                   self.cfg.shared_trunk, self.cfg.encoder, self.cfg.head_init)
 
     def loss(self, b: dict[str, torch.Tensor],
              adv: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -25,7 +25,19 @@ import torch
 from torch import nn
 
 from rlkit.nn import policy_network
+from rlkit.nn.ensemble import EnsembleLinear
 from rlkit.rl.ppo import PolicyModel, sample_categorical
+
+
+@torch.no_grad()
+def linear_default_init(layer: EnsembleLinear) -> None:
+    """Every member's weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's ``nn.Linear``
+    default (Kaiming-uniform with a = sqrt(5)), what the released EPPO heads start from. CleanRL's
+    orthogonal init with gain 0.01 instead makes every member start uniform and identical, and the
+    diversity term's gradient vanishes there."""
+    bound = 1.0 / math.sqrt(layer.weight.shape[1])
+    layer.weight.uniform_(-bound, bound)
+    layer.bias.uniform_(-bound, bound)
 
 
 def mean_pairwise_overlap(gram: torch.Tensor) -> torch.Tensor:
@@ -89,7 +101,8 @@ class EnsembleActorCritic(PolicyModel):
     """
 
     def __init__(self, obs_shape: tuple[int, ...], action_space: gym.Space, hidden: tuple[int, ...],
-                 num_policies: int, shared_trunk: bool = False, encoder: str = "mlp") -> None:
+                 num_policies: int, shared_trunk: bool = False, encoder: str = "mlp",
+                 head_init: str = "released") -> None:
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         self.K = num_policies
@@ -100,8 +113,14 @@ class EnsembleActorCritic(PolicyModel):
         self.critic = policy_network(encoder, obs_shape, hidden, 1, out_gain=1.0)
         self.members = policy_network(encoder, obs_shape, hidden, out, out_gain=0.01, members=num_policies,
                                       shared_trunk=shared_trunk)
+        if head_init == "released":
+            linear_default_init(self.member_head())
         if not self.discrete:
             self.log_std = nn.Parameter(torch.zeros(num_policies, out))
+
+    def member_head(self) -> EnsembleLinear:
+        """The members' output layer (weight [K, in, A])."""
+        return [m for m in self.members.modules() if isinstance(m, EnsembleLinear)][-1]
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)

@@ -44,6 +44,7 @@ class PPOConfig:
     num_envs: int = 4
     num_steps: int = 128          # rollout length per env
     lr: float = 2.5e-4
+    adam_eps: float = 1e-5        # CleanRL's PPO; PyTorch's default is 1e-8 (EPPO's release)
     lr_anneal_updates: int = 0    # >0: linear decay of lr to 0 over this many train_steps
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -65,7 +66,7 @@ class PPOConfig:
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
         check(self.encoder in ("mlp", "nature_cnn"), "encoder", self.encoder, "must be mlp or nature_cnn")
-        check_positive(self, "num_envs", "num_steps", "lr", "num_minibatches", "update_epochs")
+        check_positive(self, "num_envs", "num_steps", "lr", "adam_eps", "num_minibatches", "update_epochs")
         check(0 < self.gamma <= 1, "gamma", self.gamma, "must be in (0, 1]")
         check(0 <= self.gae_lambda <= 1, "gae_lambda", self.gae_lambda, "must be in [0, 1]")
         check((self.num_envs * self.num_steps) % self.num_minibatches == 0, "num_minibatches",
@@ -230,7 +231,7 @@ class PPO(Agent):
         self.obs_shape = tuple(self.loop.envs.single_observation_space.shape or ())
         self.obs_dim = int(np.prod(self.obs_shape))
         self.model: PolicyModel = self.build_model(space).to(self.device)
-        self.optim = adam(self.model.parameters(), lr=cfg.lr, eps=1e-5)
+        self.optim = adam(self.model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
         self.updates, self.grad_steps = 0, 0
         self.return_rms = RunningMeanStd()
         self.action_low = getattr(space, "low", None)
