@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine (see README):
-#   make run    install into .venv and run the default experiment (RLQP vs OSQP, CPU, ~2 min, no network)
+#   make run    install into .venv and run the default experiment (RLQP vs OSQP, CPU, ~3 min, no network)
 #   make test   install into .venv (with dev extras) and run the test suite
 # GPU users pick another torch build, e.g.
 #   make run TORCH_SPEC="torch==2.13.0" TORCH_INDEX="--index-url <the CUDA wheel index of your torch build>"

@@ -43,7 +43,7 @@ TINY_ALGO = {
     "cplanning": ["algo.hidden=[16]", "algo.batch_size=16", "algo.random_steps=40", "algo.planning_start=40",
                   "algo.num_nodes=16", "algo.min_prob=0.01", "env.kwargs.max_steps=20"],
     "clearning": ["algo.hidden=[16]", "algo.batch_size=16", "algo.random_steps=40", "env.kwargs.max_steps=20"],
-    "rlqp": ["algo.random_episodes=1", "algo.updates_per_episode=3", "algo.batch_size=16",
+    "rlqp": ["algo.random_episodes=1", "algo.updates_per_step=1.0", "algo.batch_size=16",
              "algo.hidden=[16]", "algo.eval_per_class=1", "env.kwargs.classes={random_qp:[5,6]}",
              "env.kwargs.max_steps=4"],
 }
@@ -57,3 +57,12 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def metrics_without_time(run_dir: Path) -> pd.DataFrame:
     df = pd.read_csv(Path(run_dir) / "metrics.csv")
     return df[[c for c in df.columns if not c.startswith("time/")]]
+
+
+def compose(overrides: list[str]):
+    """The composed Hydra configuration of ``run.py`` with ``overrides`` (no run)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides, return_hydra_config=False)

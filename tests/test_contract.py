@@ -70,7 +70,7 @@ CASES = {
     "sac": (lambda s: SAC(SACConfig(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     "td3": (lambda s: TD3(TD3Config(**TINY_OFF), "Pendulum-v1", seed=s), "Pendulum-v1"),
     # RLQP acts on encoded constraint rows, not on a fixed observation space: env id None
-    "rlqp": (lambda s: RLQP(RLQPConfig(random_episodes=1, updates_per_episode=3, batch_size=16,
+    "rlqp": (lambda s: RLQP(RLQPConfig(random_episodes=1, updates_per_step=1.0, batch_size=16,
                                        hidden=(16,), eval_per_class=1),
                             lambda: QPEnv({"random_qp": (5, 6)}, max_steps=4), seed=s), None),
     "ls3": (lambda s: LS3(LS3Config(**LS3_TINY), lambda: NavigationEnv(16, horizon=10), seed=s),

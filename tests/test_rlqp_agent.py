@@ -11,7 +11,7 @@ from rlkit.envs.qp.admm import ADMM
 from rlkit.envs.qp.env import QPEnv
 from rlkit.envs.qp.problems import generate
 
-TINY = dict(random_episodes=1, updates_per_episode=4, batch_size=16, hidden=(16,), eval_per_class=1)
+TINY = dict(random_episodes=1, updates_per_step=1.5, batch_size=16, hidden=(16,), eval_per_class=1)
 
 
 def tiny_env():
@@ -100,6 +100,53 @@ def test_agent_stores_one_transition_per_row_and_learns():
     assert len(agent.buffer) % rows_per_step == 0
     ev = agent.evaluate(1)
     assert {"eval/iterations", "eval/success", "eval/speedup_vs_osqp"} <= set(ev)
+
+
+def test_the_configured_discount_reaches_the_td_target():
+    """Round-1 defect: the replay buffer was built without ``gamma``, so its own default 0.99 set
+    the discount whatever ``RLQPConfig.gamma`` said."""
+    for gamma in (0.5, 0.99):
+        agent = RLQP(RLQPConfig(**TINY, gamma=gamma), tiny_env, seed=0)
+        agent.train_step()
+        batch = agent.buffer.sample(16)
+        alive = batch["discount"] > 0
+        assert alive.any() and torch.allclose(batch["discount"][alive], torch.tensor(gamma))
+
+
+def test_schedule_in_updates_per_env_step():
+    """Per-episode schedule: updates_per_step x the episode's env steps (fractions carried), after
+    the random episodes. The release's: bursts of update_every x updates_per_step updates at every
+    multiple of update_every env steps from update_after on, random actions for random_steps."""
+    agent = RLQP(RLQPConfig(**TINY), tiny_env, seed=0)
+    owed = 0.0
+    for _ in range(5):
+        before = agent.env_steps
+        agent.train_step()
+        if agent.episodes >= TINY["random_episodes"]:
+            owed += 1.5 * (agent.env_steps - before)
+        assert agent.grad_steps == int(owed + 1e-9)
+    release = dict(TINY, random_episodes=0, random_steps=12, updates_per_step=0.5, update_every=8,
+                   update_after=8)
+    agent = RLQP(RLQPConfig(**release), tiny_env, seed=0)
+    while agent.env_steps < 40:
+        agent.train_step()
+        assert agent.grad_steps == 4 * (agent.env_steps // 8)          # bursts at 8, 16, ...: 0.5 x 8 each
+
+
+def test_the_paper_preset_follows_the_released_trainer():
+    """experiment=rlqp_paper against the release's train_benchmarks_full.sh / rlqp_train defaults."""
+    from helpers import compose
+
+    cfg = compose(["experiment=rlqp_paper"])
+    algo, env = cfg.algo, cfg.env.kwargs
+    schedule = (algo.batch_size, algo.updates_per_step, algo.update_every, algo.update_after)
+    assert schedule == (100, 1.0, 1000, 1000)
+    assert (algo.random_steps, algo.random_episodes, algo.buffer_rows) == (5000, 0, 100_000_000)
+    assert (algo.lr, algo.lr_decay, algo.lr_decay_steps) == (1e-4, 0.999, 2000)
+    assert list(algo.hidden) == [128, 128, 128]
+    assert (algo.exploration, algo.exploration_noise, algo.features, algo.gamma, algo.tau) == (
+        "shared", 2.0, "mode8", 0.99, 0.005)
+    assert (env.iters_per_step, env.check_every, env.max_steps, env.eps) == (200, 200, 50, 1e-6)
 
 
 def test_lr_decays_per_epoch_of_env_steps_and_resumes():

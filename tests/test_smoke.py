@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, TINY_ALGO, TINY_RUNNER, run_cli
-from hydra import compose, initialize_config_dir
+from helpers import ROOT, TINY_ALGO, TINY_RUNNER, compose, run_cli
 from hydra.utils import get_class
 
 from rlkit.runner import run_experiment
@@ -35,8 +34,7 @@ PAIR_OVERRIDES = {("htr", "sparse_wheeled"): ["env.kwargs.max_steps=10"],
 
 
 def _compose(overrides):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=overrides, return_hydra_config=False)
+    return compose(overrides)
 
 
 def _fake_d4rl(env: str, root: Path) -> None:

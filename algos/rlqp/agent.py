@@ -11,8 +11,13 @@ The update is TD3 (``rlkit.rl.td3.TD3Learner``) on these row transitions:
 Actions are a = log10(rho) / 6 (``param="paper"``, ExpTanh) or log10(rho / rho_osqp) / 3
 (``"relative"``), see :mod:`rlkit.algos.rlqp.policy`.
 
-``train_step()`` unit: one training episode (one QP solved step by step) followed by
-``updates_per_episode`` TD3 updates.
+``train_step()`` unit: one training episode (one QP solved step by step) followed by the TD3
+updates the schedule owes. The schedule is in updates per env step (one env step = one rho decision,
+K ADMM iterations, m row transitions): every ``update_every`` env steps after ``update_after``, a
+burst of ``updates_per_step x update_every`` updates (the release: 1 update of 100 rows per env step
+in bursts of 1000, after 1000 steps, with 5000 random steps first; ``experiment=rlqp_paper``).
+``update_every=0`` updates after every episode, ``updates_per_step x`` its length (our CPU
+schedule: about 55 updates of 512 rows per env step, 250x the release's replay ratio).
 """
 
 from __future__ import annotations
@@ -81,8 +86,11 @@ class RLQPConfig:
     noise_clip: float = 0.5
     exploration: str = "per_row"      # "per_row" | "shared" (release: one draw for all rows)
     exploration_noise: float = 0.5
-    random_episodes: int = 30         # log-uniform scalar rho in [1e-3, 1e3] + per-row noise
-    updates_per_episode: int = 200
+    random_episodes: int = 30         # log-uniform scalar rho in [1e-3, 1e3] + per-row noise ...
+    random_steps: int = 0             # ... while episodes < random_episodes or env steps < random_steps
+    updates_per_step: float = 55.0    # TD3 updates per env step (release: 1.0)
+    update_every: int = 0             # env steps per burst of updates (release: 1000); 0: every episode
+    update_after: int = 0             # env steps before the first update (release: 1000)
     eval_per_class: int = 5
     # the end-of-run report (write_report): test problems per class, larger problems per class
     # (report.LARGER: bigger sizes and the unseen Eq QP class), Maros-Meszaros .mat files of a folder
@@ -97,8 +105,9 @@ class RLQPConfig:
         check(self.features in ("symlog", "mode8"), "features", self.features, "use 'symlog' or 'mode8'")
         check(self.exploration in ("per_row", "shared"), "exploration", self.exploration,
               "use 'per_row' or 'shared'")
-        check_positive(self, "lr", "lr_decay", "lr_decay_steps", "batch_size", "buffer_rows",
-                       "updates_per_episode")
+        check_positive(self, "lr", "lr_decay", "lr_decay_steps", "batch_size", "buffer_rows")
+        check(self.updates_per_step >= 0, "updates_per_step", self.updates_per_step, "must be >= 0")
+        check(self.update_every >= 0, "update_every", self.update_every, "must be >= 0 (0: every episode)")
 
 
 class RLQP(Agent):
@@ -126,8 +135,9 @@ class RLQP(Agent):
                         exploration_noise=cfg.exploration_noise / self.decades)
         F = feature_dim(cfg.param)
         self.learner = TD3Learner(td3, F, 1, self.device, actor=Actor(F, cfg.hidden))
-        self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed)
+        self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed, gamma=cfg.gamma)
         self.episodes, self.env_steps, self.grad_steps = 0, 0, 0
+        self.update_debt = 0.0
         self.eval_set = self._held_out(seed + EVAL_SEED_OFFSET, cfg.eval_per_class)
         self._osqp_eval: dict[str, float] | None = None
 
@@ -144,7 +154,7 @@ class RLQP(Agent):
     def _explore(self, obs: np.ndarray) -> np.ndarray:
         """Actions in [-1, 1] for the rows of one step (random, or actor + log-space noise)."""
         cfg, m = self.cfg, len(obs)
-        if self.episodes < cfg.random_episodes:
+        if self.episodes < cfg.random_episodes or self.env_steps < cfg.random_steps:
             base = float(torch.empty(1).uniform_(-3, 3)) / self.decades
             a = base + cfg.exploration_noise / self.decades * torch.randn(m).numpy()
         else:
@@ -174,21 +184,37 @@ class RLQP(Agent):
             m = len(a)
             self.buffer.extend(obs, a[:, None], np.full(m, reward, np.float32), nxt, np.full(m, solved))
             obs, steps, ret, done = nxt, steps + 1, ret + reward, solved or truncated
+        before = self.env_steps
         self.episodes, self.env_steps = self.episodes + 1, self.env_steps + steps
         metrics = {"train/episode_iterations": float(solver.iter), "train/episode_return": ret,
                    "train/solved": float(solved), "train/rows": float(solver.m)}
-        updates = cfg.updates_per_episode if self.episodes >= cfg.random_episodes else 0
-        metrics |= {"train/env_steps": float(self.env_steps),
-                    "train/grad_steps": float(self.grad_steps + updates)}
-        if self.episodes >= cfg.random_episodes:
+        updates = self._updates_owed(before)
+        if updates:
             metrics["train/lr"] = self._decay_lr()
             sums: dict[str, list[float]] = {}
-            for _ in range(cfg.updates_per_episode):
+            for _ in range(updates):
                 for k, v in self.learner.update(self.buffer.sample(cfg.batch_size)).items():
                     sums.setdefault(k, []).append(v)
             metrics.update({k: float(np.mean(v)) for k, v in sums.items()})
             self.grad_steps += updates
-        return metrics
+        return metrics | {"train/env_steps": float(self.env_steps), "train/grad_steps": float(self.grad_steps)}
+
+    def _updates_owed(self, before: int) -> int:
+        """TD3 updates after an episode that took the env-step count from ``before`` to ``env_steps``:
+        with ``update_every`` > 0, a burst for every multiple of it crossed (past ``update_after``);
+        else ``updates_per_step`` per step of the episode, once the random episodes are over
+        (fractions carried to the next episode)."""
+        cfg = self.cfg
+        if cfg.update_every > 0:
+            bursts = sum(1 for t in range(before + 1, self.env_steps + 1)
+                         if t % cfg.update_every == 0 and t >= cfg.update_after)
+            return round(bursts * cfg.update_every * cfg.updates_per_step)
+        if self.episodes < cfg.random_episodes or self.env_steps < max(cfg.update_after, cfg.random_steps):
+            return 0
+        self.update_debt += cfg.updates_per_step * (self.env_steps - before)
+        owed = int(self.update_debt)
+        self.update_debt -= owed
+        return owed
 
     def _decay_lr(self) -> float:
         """The release's StepLR: lr_k = lr * lr_decay^k after k epochs of ``lr_decay_steps`` env
@@ -280,7 +306,7 @@ class RLQP(Agent):
         sampler's position and the agent's torch stream."""
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
                 "episodes": self.episodes, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
-                "torch_stream": self.torch_stream.state_dict(),
+                "update_debt": self.update_debt, "torch_stream": self.torch_stream.state_dict(),
                 "sampler": [self.env.sampler.seed, self.env.sampler.count]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -289,5 +315,6 @@ class RLQP(Agent):
         self.buffer.load_state_dict(state["buffer"])
         self.episodes = int(state["episodes"])
         self.env_steps, self.grad_steps = int(state["env_steps"]), int(state["grad_steps"])
+        self.update_debt = float(state["update_debt"])
         self.torch_stream.load_state_dict(state["torch_stream"])
         self.env.sampler.seed, self.env.sampler.count = (int(v) for v in state["sampler"])
