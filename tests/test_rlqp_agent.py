@@ -2,6 +2,7 @@
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 import rlkit.envs  # noqa: F401
@@ -204,3 +205,20 @@ def test_report_rows_parse_back_into_numbers():
     overall = {r["method"]: r["mean"] for r in parsed if r["class"] == "all"}
     assert overall == {name: round(its) for name, its in means.items()}
     assert all(r["solved"] == 1.0 and r["refactorisations"] >= 1 for r in parsed)
+
+
+def test_floor_and_per_class_terms_of_the_claim():
+    """The floor: a problem not solved in the first K iterations (at OSQP's default rho) needs at
+    least K + check_every; the claim counts classes at 3x fewer mean iterations than OSQP and classes
+    with a lower shifted geometric mean."""
+    from rlkit.algos.rlqp.report import class_counts, floor_iterations, per_class
+
+    np.testing.assert_array_equal(floor_iterations([25, 50, 51, 400], 50, 25), [25, 50, 75, 75])
+    problems = [generate("random_qp", 5, s) for s in range(2)] + [generate("control", 2, s) for s in range(2)]
+    results = {"osqp": {"per_problem": [300, 330, 90, 120]}, "learned": {"per_problem": [100, 100, 75, 50]}}
+    classes = per_class(problems, results, 50, 25)
+    assert classes["random_qp"]["floor"]["mean"] == 75 and classes["control"]["floor"]["mean"] == 62.5
+    counts = class_counts(classes, "learned")
+    assert counts["classes"] == 2 and counts["at_3x"] == 1 and counts["sgm_below"] == 2
+    assert counts["pooled_ratio"] == pytest.approx(840 / 325)
+    assert counts["over_floor"] == pytest.approx(325 / 275)

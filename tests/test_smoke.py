@@ -83,7 +83,10 @@ def test_every_algo_env_pair_runs_and_writes_its_run_directory(algo, env, tmp_pa
         assert report.startswith("RLQP's learned rho policy vs OSQP's adaptive rho on ")
         assert (tmp_path / "comparison.png").stat().st_size > 1000
         numbers = json.loads((tmp_path / "comparison.json").read_text())
-        assert set(numbers["test"]) == {"osqp", "fixed", "hand_rule", "learned", "best"}
+        assert set(numbers["test"]) == {"osqp", "fixed", "hand_rule", "learned", "best", "floor"}
+        counts = {"classes", "at_3x", "sgm_below", "pooled_ratio", "over_floor"}
+        assert set(numbers["test_counts"]["best"]) == counts
+        assert "| class | osqp / best, mean |" in report
         assert (tmp_path / "policy.pt").exists() and (tmp_path / "policy_best.pt").exists()
 
 

@@ -41,11 +41,14 @@ from rlkit.algos.rlqp.policy import (
     row_features,
 )
 from rlkit.algos.rlqp.report import (
+    class_counts,
     evaluate_policy,
     headline,
     larger_problems,
     maros_meszaros,
+    per_class,
     plot_comparison,
+    ratio_table,
     solve_all,
     table,
 )
@@ -289,10 +292,19 @@ class RLQP(Agent):
         if cfg.report_maros_meszaros:
             sets["maros_meszaros"] = maros_meszaros(cfg.report_maros_meszaros, cfg.report_mm_max)
         lines, numbers = [], {}
+        judged = "best" if "best" in methods else "learned"
         for name, problems in sets.items():
             results = solve_all(problems, methods, self.solve_settings())
+            classes = per_class(problems, results, self.env.K, self.env.settings.check_termination)
             numbers[name] = {method: r["iterations"] for method, r in results.items()}
+            pooled = classes.get("all") or next(iter(classes.values()))
+            numbers[name]["floor"] = pooled["floor"]["mean"]
+            numbers[f"{name}_classes"] = classes
+            numbers[f"{name}_counts"] = {m: class_counts(classes, m) for m in ("learned", judged)}
             lines += table(problems, results, f"{name} problems")
+            lines += [f"Per class against OSQP and the floor ({judged} policy; the floor: the first "
+                      f"{self.env.K} iterations run at OSQP's default rho, checks every "
+                      f"{self.env.settings.check_termination}):", "", *ratio_table(classes, judged)]
             if name == "test":
                 lines = [headline(results, len(problems)), "", *lines]
                 plot_comparison(problems, results, run_dir / "comparison.png",

@@ -117,6 +117,57 @@ def headline(results: dict[str, dict[str, Any]], n: int) -> str:
     return line + "."
 
 
+def floor_iterations(its: list[int], first: int, check_every: int) -> np.ndarray:
+    """The fewest iterations any rho policy can reach on each problem: the policy first acts after
+    the ``first`` iterations run at OSQP's default rho (the env's first step), and termination is
+    checked every ``check_every``; so a problem not solved within ``first`` needs at least
+    ``first + check_every``. ``its`` are the counts of a policy run (their first chunk is the same for
+    every policy)."""
+    its_arr = np.asarray(its, dtype=float)
+    return np.where(its_arr <= first, its_arr, first + check_every)
+
+
+def per_class(problems: list[QP], results: dict[str, dict[str, Any]], first: int,
+              check_every: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Per class (and ``all``): every method's mean and shifted geometric mean iterations, plus the
+    ``floor`` (:func:`floor_iterations` of the learned run, or of the first method)."""
+    ref = results.get("learned", next(iter(results.values())))["per_problem"]
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for cls, idx in _by_class(problems).items():
+        out[cls] = {name: {"mean": float(np.mean([r["per_problem"][i] for i in idx])),
+                           "sgm": sgm([r["per_problem"][i] for i in idx])} for name, r in results.items()}
+        floor = floor_iterations([ref[i] for i in idx], first, check_every)
+        out[cls]["floor"] = {"mean": float(floor.mean()), "sgm": sgm(list(floor))}
+    return out
+
+
+def class_counts(classes: dict[str, dict[str, dict[str, float]]], method: str,
+                 base: str = "osqp") -> dict[str, float]:
+    """The paper's per-class terms for ``method`` against ``base``, over the classes (not ``all``):
+    how many classes it needs at most 1/3 of the base's mean iterations (``at_3x``), how many its
+    shifted geometric mean is below the base's (``sgm_below``), of ``classes``; and the pooled ratios
+    base / method and method / floor on ``all`` (the floor bounds what any policy can reach)."""
+    names = [c for c in classes if c != "all"]
+    pooled = classes.get("all", classes[names[0]])
+    return {"classes": float(len(names)),
+            "at_3x": float(sum(classes[c][method]["mean"] <= classes[c][base]["mean"] / 3 for c in names)),
+            "sgm_below": float(sum(classes[c][method]["sgm"] < classes[c][base]["sgm"] for c in names)),
+            "pooled_ratio": pooled[base]["mean"] / max(pooled[method]["mean"], 1.0),
+            "over_floor": pooled[method]["mean"] / max(pooled["floor"]["mean"], 1.0)}
+
+
+def ratio_table(classes: dict[str, dict[str, dict[str, float]]], method: str, base: str = "osqp") -> list[str]:
+    """Markdown: per class, ``base`` / ``method`` on the mean and on the shifted geometric mean, and
+    ``method`` against the floor."""
+    lines = [f"| class | {base} / {method}, mean | {base} / {method}, shifted geo mean | floor (mean) | "
+             f"{method} / floor |", "|---|---|---|---|---|"]
+    for cls, row in classes.items():
+        lines.append(f"| {cls} | {row[base]['mean'] / max(row[method]['mean'], 1.0):.2f}x | "
+                     f"{row[base]['sgm'] / max(row[method]['sgm'], 1.0):.2f}x | {row['floor']['mean']:.0f} | "
+                     f"{row[method]['mean'] / max(row['floor']['mean'], 1.0):.2f}x |")
+    return [*lines, ""]
+
+
 def read_report(text: str) -> dict[str, Any]:
     """Parse a report written by ``compare`` (also the tables of the earlier ``benchmarks/rlqp_claim.py`` in
     results/rlqp/) back into data:
@@ -132,7 +183,7 @@ def read_report(text: str) -> dict[str, Any]:
         elif line.startswith("### "):
             title = line[4:].rsplit(" (", 1)[0]
             rows = out["sets"].setdefault(title, [])
-        elif line.startswith("| ") and not line.startswith(("| class", "|---")):
+        elif line.startswith("| ") and not line.startswith(("| class", "|---")) and line.count("|") == 8:
             cls, method, mean, geo, solved, refs, ms = (c.strip() for c in line.strip("| ").split("|"))
             rows.append({"class": cls, "method": method, "mean": float(mean), "sgm": float(geo),
                          "solved": float(solved.rstrip("%")) / 100, "refactorisations": float(refs),
