@@ -181,6 +181,29 @@ def test_generation_keeps_prefix_and_confidence_conventions():
     torch.testing.assert_close(conf_c, conf_p)
 
 
+def test_padded_windows_and_stop_tokens_can_be_left_out_of_generation():
+    """Official: every window generates and the filter may keep padded ones; unpadded_only drops the
+    windows that reach into stop padding, reject_stop the candidates that generate a stop token;
+    ``stats`` says how much of what was kept came from padded windows or holds a stop token."""
+    from rlkit.algos.boot.generation import generate
+
+    m = _model(dtype=torch.float64)
+    D, stop = m.transition_dim, m.n_bins
+    X = torch.randint(0, 7, (6, 3 * D - 1))
+    Y = torch.cat([X[:, 1:], torch.randint(0, 7, (6, 1))], 1)
+    mask = torch.ones_like(Y, dtype=torch.bool)
+    X[3:, -D + 1:], Y[3:, -D:], mask[3:, -D:] = stop, stop, False        # windows 3-5 end in padding
+    for kind in ("tf", "ar"):
+        stats: dict = {}
+        official = GenerationConfig(kind=kind, num=2, confidence_type="none")
+        seqs, _, _ = generate(m, X, Y, mask, official, torch.Generator().manual_seed(0), stats)
+        assert len(seqs) == 12 and stats["kept_padded"] == 0.5
+        clean = GenerationConfig(kind=kind, num=2, confidence_type="none", unpadded_only=True, reject_stop=True)
+        seqs, masks, _ = generate(m, X, Y, mask, clean, torch.Generator().manual_seed(0), stats)
+        assert stats["kept_padded"] == 0.0 and stats["kept_stop"] == 0.0 and masks.all()
+        assert not (seqs[:, -D:] == stop).any() and len(seqs) <= 6
+
+
 def test_confidence_filters():
     c = torch.tensor([-0.1, -0.5, -0.3, -2.0])
     assert filter_by_confidence(c, "ratio", 0.5).tolist() == [0, 2]
@@ -221,6 +244,27 @@ def test_batched_planning_equals_one_episode_at_a_time_for_one_episode():
     b, _ = _planner(cache=False).plan(prefix)
     assert a.shape == (1, 4, 7)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_generation_check_counts_every_window_and_the_padded_share(pendulum_env):
+    """The validity check generates from every window of its batches and reports the share of kept
+    candidates made from padded windows; with generation_unpadded_only that share is 0, and the
+    training step logs the same share (stats/kept_padded)."""
+    shares = {}
+    for unpadded in (False, True):
+        cfg = BooTConfig(**TINY, generation_epoch_thresh=0.0, generation_type="teacherforcing",
+                         generation_unpadded_only=unpadded,
+                         generation_reject_stop=unpadded)
+        agent = BooT(cfg, pendulum_env, seed=0)
+        checks = agent.generation_error(3)
+        assert {"generated_state_rmse_bins", "generated_checked", "generated_with_stop",
+                "generated_from_padded"} <= set(checks)
+        assert checks["generated_checked"] + checks["generated_with_stop"] > 0
+        shares[unpadded] = checks["generated_from_padded"]
+        agent.steps_per_epoch = 2
+        m = agent.train_step()
+        assert 0.0 <= m["stats/kept_padded"] <= 1.0 and (not unpadded or m["stats/kept_padded"] == 0.0)
+    assert shares[True] == 0.0 and 0.0 <= shares[False] <= 1.0
 
 
 def test_agent_trains_bootstraps_and_resumes(pendulum_env):

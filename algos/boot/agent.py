@@ -84,6 +84,8 @@ class BooTConfig:
     generation_real_R: bool = False
     generation_dropout: bool = True       # official: generation runs in train mode (dropout on)
     generation_cache: bool = False        # ours: KV cache for autoregressive generation
+    generation_unpadded_only: bool = False   # ours: generate from windows without stop padding only
+    generation_reject_stop: bool = False     # ours: drop candidates that generate a stop token
     repeat_pool_cap: int | None = None    # our fix: keep at most this many generated sequences
     bootstrap_control: bool = False       # control arm: the extra step uses as many REAL windows
     # planning (flat for command-line overrides; the defaults are PlannerConfig's and TokenFilters')
@@ -127,7 +129,8 @@ class BooTConfig:
                                 confidence_type=self.generation_confidence_type,
                                 confidence_factor=self.generation_confidence_factor,
                                 real_r=self.generation_real_r, real_R=self.generation_real_R,
-                                cache=self.generation_cache)
+                                cache=self.generation_cache, unpadded_only=self.generation_unpadded_only,
+                                reject_stop=self.generation_reject_stop)
 
     def planner(self) -> PlannerConfig:
         return PlannerConfig(horizon=self.horizon, beam_width=self.beam_width, n_expand=self.n_expand,
@@ -251,10 +254,12 @@ class BooT(Agent):
             Xc, Yc, mc = self.windows.batch(idx, self.device)
             return {"loss/bootstrap": self._step(Xc, Yc, mc), "stats/generated": float(n)}
         self.model.train(cfg.generation_dropout)
+        stats: dict[str, float] = {}
         with torch.no_grad():
-            seqs, masks, conf = generate(self.model, X, Y, mask, gen, self.sample_generator)
+            seqs, masks, conf = generate(self.model, X, Y, mask, gen, self.sample_generator, stats)
         out = {"stats/generated": float(len(seqs)),
-               "stats/confidence": float(conf.mean()) if len(conf) else float("nan")}
+               "stats/confidence": float(conf.mean()) if len(conf) else float("nan"),
+               "stats/kept_padded": stats["kept_padded"], "stats/kept_stop": stats["kept_stop"]}
         if len(seqs) == 0:
             return out
         if cfg.bootstrap_type == "once":
@@ -338,25 +343,37 @@ class BooT(Agent):
         """How valid BooT's generations are: on ``n_batches`` training batches, generate as in
         training, keep the top ``generation_confidence_factor`` of the candidates by confidence, and
         compare the generated observation tokens of each window's last transition with the data's own
-        (bin RMSE). Windows whose true or generated last transition is a stop token are left out
-        (counted in ``with_stop``). Generation draws (and its dropout) come from a stream seeded by
-        ``seed`` (default: ``rlkit.seeding.eval_seed``)."""
+        (bin RMSE). Every window of the batches is generated from and every kept candidate counted:
+        those whose true or generated last transition is a stop token are left out of the RMSE and
+        counted in ``generated_with_stop``, and ``generated_from_padded`` is the fraction of kept
+        candidates made from windows that reach into stop padding (``generation_unpadded_only`` /
+        ``generation_reject_stop`` act on the candidates as in training). Generation draws (and its
+        dropout) come from a stream seeded by ``seed`` (default: ``rlkit.seeding.eval_seed``)."""
         cfg, data, od = self.cfg, self.windows, self.model.obs_dim
         K, D, stop = cfg.seq_len, data.transition_dim, self.discretizer.n_bins
         gen = cfg.generation()
         gen.confidence_type = "none"                  # score every candidate, keep the top ones below
+        gen.unpadded_only = gen.reject_stop = False   # applied below, keeping candidates in window order
         base = eval_seed(self.seed, seed)
         g = torch.Generator().manual_seed(base)
-        errors, with_stop = [], 0
+        errors, with_stop, from_padded, counted = [], 0, 0, 0
         with TorchRNGStream(base, self.device).active():
             for _ in range(n_batches):
                 idx = torch.randint(0, len(data), (cfg.batch_size,), generator=g)
                 X, Y, mask = data.batch(idx, self.device)
                 self.model.train(cfg.generation_dropout)
                 seqs, _, conf = generate(self.model, X, Y, mask, gen, g)
-                kept = torch.topk(conf, max(1, int(len(conf) * cfg.generation_confidence_factor))).indices
-                rows = kept % len(idx) if gen.kind in ("teacherforcing", "tf") else kept // gen.num
-                for k, r in zip(kept.tolist(), rows.tolist(), strict=True):
+                window = torch.arange(len(conf)) % len(idx) if gen.kind in ("teacherforcing", "tf") \
+                    else torch.arange(len(conf)) // gen.num
+                padded = (~mask.all(1)).cpu()[window]
+                if cfg.generation_unpadded_only:
+                    conf = conf.masked_fill(padded.to(conf.device), -math.inf)
+                if cfg.generation_reject_stop:
+                    conf = conf.masked_fill((seqs[:, -D:] == stop).any(1), -math.inf)
+                n_keep = max(1, int(int(torch.isfinite(conf).sum()) * cfg.generation_confidence_factor))
+                kept = torch.topk(conf, n_keep).indices.cpu()
+                from_padded, counted = from_padded + int(padded[kept].sum()), counted + len(kept)
+                for k, r in zip(kept.tolist(), window[kept].tolist(), strict=True):
                     true = data.tokens[int(data.window_rows[idx[r]]) + K - 1]
                     made = seqs[k].view(K, D)[-1].cpu()
                     if true[0] == stop or (made == stop).any():
@@ -365,7 +382,8 @@ class BooT(Agent):
                     errors.append(float(((made[:od] - true[:od]).float() ** 2).mean()))
         self.model.eval()
         return {"generated_state_rmse_bins": float(np.sqrt(np.mean(errors))) if errors else float("nan"),
-                "generated_checked": float(len(errors)), "generated_with_stop": float(with_stop)}
+                "generated_checked": float(len(errors)), "generated_with_stop": float(with_stop),
+                "generated_from_padded": from_padded / max(counted, 1)}
 
     def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
         """``episodes`` planned episodes in one batch (env k resets with ``seed + k``, the planner

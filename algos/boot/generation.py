@@ -13,6 +13,11 @@ confident survive the filter.
   KV cache (the same logits in eval mode; with dropout on, the prefix keeps one dropout mask
   instead of a fresh one per token).
 
+Windows that reach into an episode's stop padding count like any other (official). With short
+episodes they dominate what the confidence filter keeps (a padded transition is easy to predict):
+``unpadded_only`` generates from unpadded windows only and ``reject_stop`` drops candidates whose
+regenerated transitions hold a stop token, before the filter (both off by default).
+
 Filters: observation tokens top-k ``k_obs = 1`` (greedy), actions nucleus ``cdf_act = 0.6``,
 reward and reward-to-go ``k_rew = 1``; ``real_r``/``real_R`` copy those tokens from the data.
 ``p`` is always the raw (unfiltered) softmax probability of the drawn token.
@@ -38,6 +43,8 @@ class GenerationConfig:
     real_r: bool = False
     real_R: bool = False
     cache: bool = False               # AR only: KV cache (with dropout on, one mask per prefix)
+    unpadded_only: bool = False       # ours: only windows without stop padding (official: every window)
+    reject_stop: bool = False         # ours: drop candidates that generate a stop token
     filters: TokenFilters = field(default_factory=TokenFilters)   # the official code's defaults
 
 
@@ -124,16 +131,27 @@ def filter_by_confidence(confidence: torch.Tensor, kind: str, factor: float) -> 
 
 
 def generate(model: TrajectoryGPT, X: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor,
-             cfg: GenerationConfig, generator: torch.Generator | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Kept generated sequences [n, T+1], their loss masks [n, T] and confidences [n]."""
+             cfg: GenerationConfig, generator: torch.Generator | None = None,
+             stats: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Kept generated sequences [n, T+1], their loss masks [n, T] and confidences [n]. ``stats``
+    (a dict, filled when given): ``kept_padded`` (fraction of the kept candidates made from windows
+    that reach into stop padding) and ``kept_stop`` (fraction that generated a stop token)."""
+    padded = ~mask.all(1)                                    # the window reaches into stop padding
+    if cfg.unpadded_only:
+        X, Y, mask, padded = X[~padded], Y[~padded], mask[~padded], padded[~padded]
     if cfg.kind in ("teacherforcing", "tf"):
         seqs, conf = teacher_forcing(model, X, Y, cfg, generator)
-        masks = mask.repeat(cfg.num, 1)
+        masks, source = mask.repeat(cfg.num, 1), torch.arange(len(X)).repeat(cfg.num)
     elif cfg.kind in ("autoregressive", "ar"):
         seqs, conf = autoregressive(model, X, Y, cfg, generator)
-        masks = mask.repeat_interleave(cfg.num, 0)
+        masks, source = mask.repeat_interleave(cfg.num, 0), torch.arange(len(X)).repeat_interleave(cfg.num)
     else:
         raise ValueError(f"generation_type={cfg.kind!r}; use autoregressive or teacherforcing")
-    keep = filter_by_confidence(conf, cfg.confidence_type, cfg.confidence_factor)
+    made_stop = (seqs[:, -cfg.length * model.transition_dim:] == model.n_bins).any(1)
+    valid = torch.nonzero(~made_stop if cfg.reject_stop else torch.ones_like(made_stop)).squeeze(1)
+    keep = valid[filter_by_confidence(conf[valid], cfg.confidence_type, cfg.confidence_factor)]
+    if stats is not None:
+        from_padded = padded[source[keep].to(padded.device)]
+        stats["kept_padded"] = float(from_padded.float().mean()) if len(keep) else 0.0
+        stats["kept_stop"] = float(made_stop[keep].float().mean()) if len(keep) else 0.0
     return seqs[keep], masks[keep], conf[keep]
