@@ -163,6 +163,8 @@ def reduce_metric(run: pd.DataFrame, run_dir: Path, spec: dict[str, Any]) -> flo
     - ``{reduce: last_mean, metric: m, k: 3}``: mean of the last k values;
     - ``{reduce: tail_mean, metric: m, fraction: 0.33}``: mean of the last fraction of the values;
     - ``{reduce: first_step, metric: m, above: 0}``: the first ``step`` with m > above (inf if never);
+    - ``{reduce: at_best, metric: m, by: v, mode: min}``: m at the row where v is lowest (``max``:
+      highest), e.g. a held-out score at the best validation checkpoint;
     - ``optional: true``: NaN for runs that do not log the metric (a diagnostic of one arm);
     - ``{file: comparison.json, key: a.b.c}``: a number from a JSON file the algorithm wrote into the
       run directory (e.g. RLQP's comparison tables);
@@ -187,6 +189,12 @@ def reduce_metric(run: pd.DataFrame, run_dir: Path, spec: dict[str, Any]) -> flo
         raise KeyError(f"{run_dir}: metric {metric!r} was not logged; logged: {sorted(run.columns)}")
     rows = run.dropna(subset=[metric]).sort_values("step")
     values = rows[metric].to_numpy(dtype=float)
+    if how == "at_best":
+        by = rows.dropna(subset=[spec["by"]])
+        if by.empty:
+            return math.nan
+        best = by[spec["by"]].idxmin() if spec.get("mode", "min") == "min" else by[spec["by"]].idxmax()
+        return float(by.loc[best, metric])
     if how == "first_step":
         hit = rows["step"].to_numpy()[values > float(spec.get("above", 0.0))]
         return float(hit[0]) if len(hit) else math.inf
@@ -200,7 +208,7 @@ def reduce_metric(run: pd.DataFrame, run_dir: Path, spec: dict[str, Any]) -> flo
         return float(values[-int(spec["k"]):].mean())
     if how == "tail_mean":
         return float(values[-max(1, round(len(values) * float(spec["fraction"]))):].mean())
-    raise ValueError(f"reduce={how!r}: use final, mean, max, min, last_mean, tail_mean or first_step")
+    raise ValueError(f"reduce={how!r}: use final, mean, max, min, last_mean, tail_mean, first_step or at_best")
 
 
 def claim_values(arm_dirs: dict[str, Path], metrics: dict[str, dict]) -> pd.DataFrame:

@@ -98,6 +98,9 @@ def test_metric_reductions(tmp_path):
     assert math.isnan(get(metric="absent", optional=True))
     with pytest.raises(KeyError, match="was not logged"):
         get(metric="absent")
+    val = pd.DataFrame({"step": [1, 2, 3], "m": [5.0, 3.0, 4.0], "v": [0.9, 0.2, 0.5]})
+    assert reduce_metric(val, tmp_path, {"reduce": "at_best", "metric": "m", "by": "v"}) == 3.0
+    assert reduce_metric(val, tmp_path, {"reduce": "at_best", "metric": "m", "by": "v", "mode": "max"}) == 5.0
     (tmp_path / "report.json").write_text('{"test": {"best": 12.5}}')
     assert get(file="report.json", key="test.best") == 12.5
 

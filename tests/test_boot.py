@@ -295,8 +295,15 @@ def test_agent_evaluates_with_planner_and_reports_nll(pendulum_env):
     ev = agent.evaluate(2)
     assert ev["eval/length"] == 3 and math.isfinite(ev["eval/return"])
     nll = agent.nll(agent.windows)
-    assert set(nll) == {"loss", "obs", "action", "reward", "value", "all"}
+    assert set(nll) == {"loss", "obs", "action", "reward", "value", "all", "model"}
     assert all(0 < v < 10 for v in nll.values())
+    parts = [nll["obs"], nll["reward"], nll["value"]]          # model: obs, reward and reward-to-go tokens
+    assert min(parts) <= nll["model"] <= max(parts)
+    open_loop = agent.open_loop_error(agent.windows, steps=5, n=32)
+    assert open_loop == agent.open_loop_error(agent.windows, steps=5, n=32)          # seeded
+    assert 0 <= open_loop["open_loop_rmse_bins"] < agent.cfg.n_bins
+    for name in agent.heldout:
+        assert f"eval/{name}/open_loop_rmse_bins" in ev and f"eval/{name}/model" in ev
     assert agent.act(np.zeros(3)).shape == (1,)
 
 

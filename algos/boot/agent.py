@@ -106,6 +106,7 @@ class BooTConfig:
     heldout: dict[str, str] = field(default_factory=dict)           # name -> dataset source
     heldout_builders: dict[str, str] = field(default_factory=dict)  # name -> builder of a local: file
     eval_generation_batches: int = 0      # > 0: generated s_t against the data's s_t on this many batches
+    eval_open_loop_steps: int = 5         # > 0: open-loop prediction error over this many transitions
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
@@ -119,6 +120,8 @@ class BooTConfig:
                               "use ratio, thresh or none")
         if not 1 <= self.generation_len < self.seq_len:
             raise ConfigError(f"algo.generation_len={self.generation_len} must be in [1, seq_len)")
+        if not 0 <= self.eval_open_loop_steps < self.seq_len:
+            raise ConfigError(f"algo.eval_open_loop_steps={self.eval_open_loop_steps} must be in [0, seq_len)")
         for name in ("n_bins", "seq_len", "batch_size", "horizon", "beam_width", "n_expand",
                      "max_context_transitions", "generation_num"):
             if getattr(self, name) < 1:
@@ -306,8 +309,10 @@ class BooT(Agent):
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def nll(self, windows: TrajectoryWindows, batch_size: int = 512) -> dict[str, float]:
-        """Teacher-forced next-token NLL (nats/token) on ``windows``: the training loss and the
-        unweighted NLL per token type (obs / action / reward / value), masked positions excluded."""
+        """Teacher-forced next-token NLL (nats/token) on ``windows``: the training loss, the
+        unweighted NLL per token type (obs / action / reward / value), and ``model``: the unweighted
+        NLL of the observation, reward and reward-to-go tokens together (what a model-based planner
+        uses; the behaviour actions are left out), masked positions excluded."""
         self.model.eval()
         D, od, ad = self.model.transition_dim, self.model.obs_dim, self.model.act_dim
         sums, counts, loss_sum = torch.zeros(4), torch.zeros(4), 0.0
@@ -322,8 +327,40 @@ class BooT(Agent):
             sums += torch.zeros(4).index_add_(0, types[m], ce[m])
             counts += torch.zeros(4).index_add_(0, types[m], torch.ones(int(m.sum())))
         per = (sums / counts.clamp(min=1)).tolist()
+        model = [0, 2, 3]
         return {"loss": loss_sum / len(windows), "obs": per[0], "action": per[1], "reward": per[2],
-                "value": per[3], "all": float(sums.sum() / counts.sum())}
+                "value": per[3], "all": float(sums.sum() / counts.sum()),
+                "model": float(sums[model].sum() / counts[model].sum().clamp(min=1))}
+
+    @torch.no_grad()
+    def open_loop_error(self, windows: TrajectoryWindows, steps: int, n: int = 256,
+                        seed: int = 0) -> dict[str, float]:
+        """Multi-step open-loop prediction with the real actions: on ``n`` unpadded windows, keep the
+        first K - ``steps`` transitions, then predict the last ``steps`` transitions token by token
+        (argmax observation, reward and reward-to-go tokens; the data's own action tokens), each
+        conditioned on the model's earlier predictions. Bin RMSE of the predicted observation
+        tokens over the ``steps`` transitions (``open_loop_rmse_bins``) and at the last one
+        (``open_loop_last_rmse_bins``)."""
+        self.model.eval()
+        D, od, ad, K = self.model.transition_dim, self.model.obs_dim, self.model.act_dim, self.cfg.seq_len
+        unpadded = windows.window_steps + K - 1 < windows.window_lengths     # no stop token in the window
+        pool = torch.nonzero(unpadded).squeeze(1)
+        idx = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]]
+        X, Y, _ = windows.batch(idx, self.device)
+        true = torch.cat([X, Y[:, -1:]], 1)                               # [n, K * D]
+        x = true[:, :(K - steps) * D]
+        for _ in range(steps):
+            for j in range(D):
+                if od <= j < od + ad:                                    # the data's action
+                    tok = true[:, x.shape[1]:x.shape[1] + 1]
+                else:
+                    tok = self.model(x)[:, -1].argmax(-1, keepdim=True)
+                x = torch.cat([x, tok], 1)
+        made = x.view(len(idx), K, D)[:, K - steps:, :od].float()
+        real = true.view(len(idx), K, D)[:, K - steps:, :od].float()
+        err = (made - real) ** 2
+        return {"open_loop_rmse_bins": float(err.mean().sqrt()),
+                "open_loop_last_rmse_bins": float(err[:, -1].mean().sqrt())}
 
     @torch.no_grad()
     def argmax_error(self, windows: TrajectoryWindows, batch_size: int = 512) -> float:
@@ -365,7 +402,7 @@ class BooT(Agent):
                 seqs, _, conf = generate(self.model, X, Y, mask, gen, g)
                 window = torch.arange(len(conf)) % len(idx) if gen.kind in ("teacherforcing", "tf") \
                     else torch.arange(len(conf)) // gen.num
-                padded = (~mask.all(1)).cpu()[window]
+                padded = Y.eq(stop).any(1).cpu()[window]
                 if cfg.generation_unpadded_only:
                     conf = conf.masked_fill(padded.to(conf.device), -math.inf)
                 if cfg.generation_reject_stop:
@@ -409,6 +446,9 @@ class BooT(Agent):
         for name, windows in self.heldout.items():
             out |= {f"eval/{name}/{k}": v for k, v in self.nll(windows).items()}
             out[f"eval/{name}/argmax_rmse_bins"] = self.argmax_error(windows)
+            if self.cfg.eval_open_loop_steps:
+                out |= {f"eval/{name}/{k}": v for k, v in
+                        self.open_loop_error(windows, self.cfg.eval_open_loop_steps, seed=base).items()}
         if self.cfg.eval_generation_batches:
             checks = self.generation_error(self.cfg.eval_generation_batches, base)
             out |= {f"eval/{k}": v for k, v in checks.items()}

@@ -136,7 +136,7 @@ def generate(model: TrajectoryGPT, X: torch.Tensor, Y: torch.Tensor, mask: torch
     """Kept generated sequences [n, T+1], their loss masks [n, T] and confidences [n]. ``stats``
     (a dict, filled when given): ``kept_padded`` (fraction of the kept candidates made from windows
     that reach into stop padding) and ``kept_stop`` (fraction that generated a stop token)."""
-    padded = ~mask.all(1)                                    # the window reaches into stop padding
+    padded = Y.eq(model.n_bins).any(1)                       # the window reaches into stop padding
     if cfg.unpadded_only:
         X, Y, mask, padded = X[~padded], Y[~padded], mask[~padded], padded[~padded]
     if cfg.kind in ("teacherforcing", "tf"):
