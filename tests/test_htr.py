@@ -189,6 +189,36 @@ def test_meta_test_protocol_shapes_and_evaluate_keys():
     assert {"eval/return", "eval/success", "eval/first_return", "eval/train_tasks_return"} <= set(ev)
 
 
+def test_meta_test_draws_a_fresh_z_for_every_trajectory_as_oyster():
+    """Round-2 defect: meta-test reused one prior z for every exploration trajectory, so they were
+    identical. oyster samples z after every trajectory: prior draws while exploring, then from the
+    posterior of all context so far."""
+    agent = _agent(num_exp_traj_eval=2, num_steps_per_eval=80)       # 4 trajectories of 20 steps
+    agent.train_step()
+    seen, rollout = [], agent.rollout
+    agent.rollout = lambda tasks, z, deterministic: seen.append(z.clone()) or rollout(tasks, z, deterministic)
+    out = agent.meta_test([6], runs=1)
+    assert len(seen) == 4 and not torch.equal(seen[0], seen[1]) and not torch.equal(seen[2], seen[3])
+    assert out["first_return"].shape == (1,)
+
+
+def test_posterior_collection_starts_from_the_prior_and_q_nets_get_oysters_init():
+    """oyster's collect_data starts from clear_z (the prior) and infers the posterior after
+    update_post_train trajectories; rlkit's init reaches the twin Q networks too."""
+    agent = _agent(num_steps_posterior=60, update_post_train=1)
+    agent.train_step()                                               # fills the encoder buffer
+    calls, posterior = [], agent.posterior_from_buffer
+    agent.posterior_from_buffer = lambda tasks: calls.append(len(calls)) or posterior(tasks)
+    rollouts, rollout = [], agent.rollout
+    agent.rollout = lambda tasks, z, **kw: rollouts.append(len(calls)) or rollout(tasks, z, **kw)
+    agent.collect([0, 1], 60, posterior=True, encoder_too=True)
+    assert rollouts == [0, 1, 2]                # first trajectory on the prior, then one posterior each
+    fresh = _agent()
+    last = fresh.qf.linears[-1]
+    assert last.weight.abs().max() <= 3e-3 and last.bias.abs().max() <= 3e-3
+    assert torch.all(fresh.qf.linears[0].bias == 0.1)
+
+
 def test_config_errors_name_the_key():
     from rlkit.config import ConfigError
 

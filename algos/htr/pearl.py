@@ -18,9 +18,11 @@ HTR in the sampler (algos/htr/relabel.py).
 ``train_step()`` = one meta-training iteration: data collection for ``num_tasks_sample`` tasks (all of
 them stepped together as one batch of envs), then ``num_train_steps_per_itr`` gradient steps.
 ``evaluate()`` = the meta-test protocol: per test task and run, ``num_steps_per_eval`` steps with the
-deterministic policy while accumulating online context; z ~ prior for the first
-``num_exp_traj_eval`` trajectories, then z ~ q(z | all context so far) after every trajectory; the
-score is the LAST trajectory's return (oyster's AverageReturn_all_test_tasks).
+deterministic policy while accumulating online context; a fresh z for every trajectory, from the
+prior for the first ``num_exp_traj_eval`` trajectories, then from q(z | all context so far) (oyster's
+``collect_paths``: ``sample_z`` after every trajectory, ``infer_posterior`` once the exploration
+trajectories are done); the score is the LAST trajectory's return (oyster's
+AverageReturn_all_test_tasks).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from rlkit.algos.htr.encoder import ContextEncoder, kl_to_standard_normal
 from rlkit.config import check, check_positive
 from rlkit.env_spec import EnvLike, env_factory
 from rlkit.nn import MLP, EnsembleMLP
+from rlkit.nn.ensemble import EnsembleLinear
 from rlkit.nn.optim import adam
 from rlkit.rl.common import ActionScaler, polyak_update
 from rlkit.rl.sac import SquashedGaussianActor
@@ -103,11 +106,13 @@ class PEARLConfig:
 
 def oyster_init(mlp: nn.Module) -> None:
     """rlkit's init: hidden weights U(+-1/sqrt(size(0))) (rlkit's fan-in quirk: the OUTPUT size),
-    biases 0.1; last layer weights and bias U(+-3e-3)."""
-    linears = [m for m in mlp.modules() if isinstance(m, nn.Linear)]
+    biases 0.1; last layer weights and bias U(+-3e-3). Ensemble layers (weight [E, in, out]) get the
+    same per member (the twin Q networks)."""
+    linears = [m for m in mlp.modules() if isinstance(m, nn.Linear | EnsembleLinear)]
     with torch.no_grad():
         for lin in linears[:-1]:
-            bound = 1.0 / math.sqrt(lin.weight.shape[0])
+            out_size = lin.weight.shape[0] if isinstance(lin, nn.Linear) else lin.weight.shape[2]
+            bound = 1.0 / math.sqrt(out_size)
             lin.weight.uniform_(-bound, bound)
             lin.bias.fill_(0.1)
         linears[-1].weight.uniform_(-3e-3, 3e-3)
@@ -150,7 +155,7 @@ class PEARL(Agent):
         self.policy = SquashedGaussianActor(self.obs_dim + L, self.act_dim, h, log_std_bounds=(-20.0, 2.0))
         self.qf = EnsembleMLP(2, self.obs_dim + self.act_dim + L, 1, h)
         self.vf = MLP(self.obs_dim + L, 1, h)
-        for net in (self.encoder.net, self.policy.net, self.vf):
+        for net in (self.encoder.net, self.policy.net, self.qf, self.vf):
             oyster_init(net)
         self.policy = self.policy.to(self.device)
         self.qf = self.qf.to(self.device)
@@ -173,12 +178,12 @@ class PEARL(Agent):
         """z ~ N(mu, var), from the training generator unless ``generator`` is given."""
         return mu + var.sqrt() * torch.randn(mu.shape, generator=generator or self.gen).to(mu)
 
-    def posterior_from_buffer(self, tasks: list[int]) -> torch.Tensor:
-        """z ~ q(z | a context batch of each task's encoder buffer), [len(tasks), L]."""
+    def posterior_from_buffer(self, tasks: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, var) of q(z | a context batch of each task's encoder buffer), each [len(tasks), L]."""
         batch = self.enc_buffer.sample(tasks, self.cfg.embedding_batch_size)
         b = {k: v.to(self.device) for k, v in batch.items()}
         with torch.no_grad():
-            return self.sample_z(*self.encoder(self.context_tensor(b, b[f"reward_{self.cfg.context_reward}"])))
+            return self.encoder(self.context_tensor(b, b[f"reward_{self.cfg.context_reward}"]))
 
     # ------------------------------------------------------------------ rollouts
     @torch.no_grad()
@@ -224,15 +229,18 @@ class PEARL(Agent):
         self.enc_buffer.add_episode(j, copy_)
 
     def collect(self, tasks: list[int], steps: int, posterior: bool, encoder_too: bool) -> None:
-        """Whole trajectories until >= ``steps`` per task; z ~ prior resampled per trajectory, or
-        z ~ q(z|c) with c re-drawn from the encoder buffer every ``update_post_train`` trajectories."""
+        """Whole trajectories until >= ``steps`` per task, z resampled for every trajectory (oyster's
+        ``collect_data`` with ``resample_z_rate`` 1): from the prior, or (``posterior``) from the prior
+        for the first ``update_post_train`` trajectories and then from q(z|c), c re-drawn from the
+        encoder buffer every ``update_post_train`` trajectories (oyster starts every collection from
+        ``clear_z``, the prior)."""
         n_traj = math.ceil(steps / self.horizon)
-        z = None
+        mu = torch.zeros(len(tasks), self.cfg.latent_dim, device=self.device)
+        var = torch.ones_like(mu)
         for k in range(n_traj):
-            if not posterior:
-                z = torch.randn(len(tasks), self.cfg.latent_dim, generator=self.gen).to(self.device)
-            elif z is None or k % self.cfg.update_post_train == 0:
-                z = self.posterior_from_buffer(tasks)
+            if posterior and k > 0 and k % self.cfg.update_post_train == 0:
+                mu, var = self.posterior_from_buffer(tasks)
+            z = self.sample_z(mu, var)
             self._store(tasks, self.rollout(tasks, z, deterministic=False), encoder_too)
 
     # ------------------------------------------------------------------ meta-batch sampling
@@ -364,20 +372,20 @@ class PEARL(Agent):
         cfg = self.cfg
         gen = torch.Generator().manual_seed(eval_seed(self.seed, seed))
         all_tasks = [t for t in tasks for _ in range(runs)]
-        N = len(all_tasks)
-        z = torch.randn(N, cfg.latent_dim, generator=gen).to(self.device)
+        mu = torch.zeros(len(all_tasks), cfg.latent_dim, device=self.device)
+        var = torch.ones_like(mu)
         contexts: list[torch.Tensor] = []
         n_traj = math.ceil(cfg.num_steps_per_eval / self.horizon)
         returns, successes = [], []
         for k in range(n_traj):
+            z = self.sample_z(mu, var, gen)              # oyster: sample_z after every trajectory
             traj = self.rollout(all_tasks, z, deterministic=True)
             reward = traj[f"reward_{cfg.context_reward}"]
             contexts.append(self.context_tensor(traj, reward))
             returns.append(reward.sum(1))
             successes.append(traj["success"].max(1).values)
-            if k + 1 >= cfg.num_exp_traj_eval:
+            if k + 1 >= cfg.num_exp_traj_eval:            # infer_posterior on all context so far
                 mu, var = self.encoder(torch.cat(contexts, 1).to(self.device))
-                z = self.sample_z(mu, var, gen)
         post = successes[cfg.num_exp_traj_eval:] or successes[-1:]
         return {"return": returns[-1].numpy(), "success": successes[-1].numpy(),
                 "first_return": returns[0].numpy(), "post_success": torch.stack(post).mean(0).numpy()}
