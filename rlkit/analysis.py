@@ -135,14 +135,18 @@ def performance_profile(runs: pd.DataFrame, thresholds: np.ndarray, metric: str 
     return rly.create_performance_profile(final_scores(runs, metric), thresholds, reps=reps)
 
 
-def plot_curves(curve: pd.DataFrame, metric: str = "eval/return", x: str = "step", ax: Any = None) -> Any:
-    """One line per group (IQM) with its shaded bootstrap interval."""
+def plot_curves(curve: pd.DataFrame, metric: str = "eval/return", x: str = "step", ax: Any = None,
+                groups: list[str] | None = None) -> Any:
+    """One line per group (IQM) with its shaded bootstrap interval; ``groups`` fixes each group's
+    colour (its position in the list), so that panels where some groups log nothing still agree."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 4))[1]
+    order = groups or sorted(curve["group"].unique())
     for group, c in curve.groupby("group"):
-        ax.plot(c[x], c["iqm"], label=group)
-        ax.fill_between(c[x], c["lo"], c["hi"], alpha=0.25)
+        color = f"C{order.index(group) % 10}" if group in order else None
+        ax.plot(c[x], c["iqm"], label=group, color=color)
+        ax.fill_between(c[x], c["lo"], c["hi"], alpha=0.25, color=color)
     ax.set_xlabel({"step": "train_step", "train/env_steps": "env steps", "train/grad_steps": "gradient steps"}
                   .get(x, x))
     ax.set_ylabel(f"{metric} (IQM, 95% CI)")
