@@ -1,12 +1,16 @@
 """RLQP solver speed against the osqp package, same machine, one run.
 
     .venv/bin/python benchmarks/rlqp_speed.py [--batch 1000] [--n 10] [--device cpu|cuda] [--threads 1]
+                                              [--episodes 60]
 
 1. Throughput (QPs/s) on a batch of small Random QPs (n variables, 10n constraints, eps 1e-3,
    osqp 1.x defaults): osqp solving them one by one (setup + solve) against ``BatchedADMM``
    (setup + solve), in float64 and float32. Iteration counts are compared as a check.
 2. Per-iteration time of the sparse ``ADMM`` against osqp's on one larger QP (adaptive rho off,
    termination checks off, a fixed number of iterations), as a ratio.
+3. Training collection: env steps (rho decisions) per second of RLQP's episodes on the default
+   training classes (env=qp_mixed; random-phase actions, no TD3 updates, so the solver is all that
+   is timed) with 1 and 2 worker processes (``algo.workers``), after a warm-up round.
 """
 
 from __future__ import annotations
@@ -54,6 +58,19 @@ def per_iteration(n: int, iters: int) -> tuple[float, float]:
     return t_osqp, (time.perf_counter() - t) / iters
 
 
+def collection(episodes: int, workers: int) -> float:
+    """Env steps per second of ``episodes`` training episodes (a multiple of ``workers``)."""
+    from rlkit.algos.rlqp import RLQP, RLQPConfig
+
+    agent = RLQP(RLQPConfig(workers=workers, random_episodes=10**9, updates_per_step=0.0), seed=0)
+    for _ in range(workers):                 # the first round starts the worker processes
+        agent.train_step()
+    start, t = agent.env_steps, time.perf_counter()
+    for _ in range(episodes):
+        agent.train_step()
+    return (agent.env_steps - start) / (time.perf_counter() - t)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--batch", type=int, default=1000)
@@ -61,6 +78,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--iter-n", type=int, default=100)
+    p.add_argument("--episodes", type=int, default=60)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     problems = [generate("random_qp", args.n, i) for i in range(args.batch)]
@@ -81,6 +99,10 @@ def main() -> None:
     t_o, t_a = per_iteration(args.iter_n, 300)
     print(f"\nPer ADMM iteration, Random QP n={args.iter_n} (m={10 * args.iter_n}): osqp "
           f"{t_o * 1e6:.1f} us, ours (sparse, scipy) {t_a * 1e6:.1f} us: ratio {t_a / t_o:.1f}x slower")
+    episodes = max(2, args.episodes - args.episodes % 2)
+    rates = {w: collection(episodes, w) for w in (1, 2)}
+    print(f"\nTraining collection, {episodes} episodes of env=qp_mixed: 1 worker {rates[1]:.1f} env steps/s, "
+          f"2 workers {rates[2]:.1f} env steps/s ({rates[2] / rates[1]:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ SPEED = {
     "htr_speed": ["--repeats", "1", "--updates", "1"],
     "ls3_speed": ["--repeats", "1", "--population", "16", "--particles", "2"],
     "minigrid_view_speed": ["--steps", "20"],
-    "rlqp_speed": ["--batch", "4", "--n", "5", "--iter-n", "10"],
+    "rlqp_speed": ["--batch", "4", "--n", "5", "--iter-n", "10", "--episodes", "2"],
 }
 
 

@@ -23,7 +23,6 @@ schedule: about 55 updates of 512 rows per env step, 250x the release's replay r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,14 @@ import numpy as np
 import torch
 
 from rlkit.agent import Agent
+from rlkit.algos.rlqp.collect import SLOT_SEED_STRIDE, Episode, EpisodeCollector
+from rlkit.algos.rlqp.config import RLQPConfig
 from rlkit.algos.rlqp.policy import (
     ACTION_DECADES,
     ActiveSetRule,
     Actor,
     LearnedRhoPolicy,
     feature_dim,
-    rho_from_action,
-    row_features,
 )
 from rlkit.algos.rlqp.report import (
     class_counts,
@@ -52,7 +51,6 @@ from rlkit.algos.rlqp.report import (
     solve_all,
     table,
 )
-from rlkit.config import check, check_positive
 from rlkit.data import ReplayBuffer
 from rlkit.env_spec import EnvLike, env_factory
 from rlkit.envs.qp.admm import Settings
@@ -62,55 +60,6 @@ from rlkit.rl.td3 import TD3Config, TD3Learner
 from rlkit.seeding import EVAL_SEED_OFFSET, own_torch_rng
 
 TEST_SEED = 20_000_003   # problem-seed offset of the final report's test set (evaluation: EVAL_SEED_OFFSET)
-
-
-@dataclass
-class RLQPConfig:
-    """Defaults: the paper's parametrisation (per-row actor, absolute log10 rho over 12 decades,
-    log-space noise) with our CPU schedule (docs/rlqp.md). The released
-    trainer's values are in ``conf/experiment/rlqp_paper.yaml``.
-
-    Noise magnitudes are in decades of rho (log10 units).
-    """
-
-    param: str = "paper"              # "paper" | "relative"
-    features: str = "symlog"          # "symlog" | "mode8" (raw, as released)
-    scalar: bool = False              # one rho per problem (mean of the row actions)
-    hidden: tuple[int, ...] = (64, 64)
-    lr: float = 3e-4
-    lr_decay: float = 1.0             # release: x0.999 (StepLR) per epoch of lr_decay_steps env steps
-    lr_decay_steps: int = 2000
-    batch_size: int = 512
-    buffer_rows: int = 2_000_000
-    gamma: float = 0.99
-    tau: float = 0.005
-    policy_delay: int = 2
-    target_noise: float = 0.2
-    noise_clip: float = 0.5
-    exploration: str = "per_row"      # "per_row" | "shared" (release: one draw for all rows)
-    exploration_noise: float = 0.5
-    random_episodes: int = 30         # log-uniform scalar rho in [1e-3, 1e3] + per-row noise ...
-    random_steps: int = 0             # ... while episodes < random_episodes or env steps < random_steps
-    updates_per_step: float = 55.0    # TD3 updates per env step (release: 1.0)
-    update_every: int = 0             # env steps per burst of updates (release: 1000); 0: every episode
-    update_after: int = 0             # env steps before the first update (release: 1000)
-    eval_per_class: int = 5
-    # the end-of-run report (write_report): test problems per class, larger problems per class
-    # (report.LARGER: bigger sizes and the unseen Eq QP class), Maros-Meszaros .mat files of a folder
-    report_per_class: int | None = None   # default: eval_per_class
-    report_larger_per_class: int = 0
-    report_maros_meszaros: str | None = None
-    report_mm_max: int = 1500             # largest n + m of a Maros-Meszaros problem in the report
-
-    def __post_init__(self) -> None:
-        self.hidden = tuple(self.hidden)
-        check(self.param in ACTION_DECADES, "param", self.param, "use 'paper' or 'relative'")
-        check(self.features in ("symlog", "mode8"), "features", self.features, "use 'symlog' or 'mode8'")
-        check(self.exploration in ("per_row", "shared"), "exploration", self.exploration,
-              "use 'per_row' or 'shared'")
-        check_positive(self, "lr", "lr_decay", "lr_decay_steps", "batch_size", "buffer_rows")
-        check(self.updates_per_step >= 0, "updates_per_step", self.updates_per_step, "must be >= 0")
-        check(self.update_every >= 0, "update_every", self.update_every, "must be >= 0 (0: every episode)")
 
 
 class RLQP(Agent):
@@ -130,7 +79,6 @@ class RLQP(Agent):
         if not isinstance(made, QPEnv):
             raise TypeError("RLQP needs the QP env (env=qp_mixed, id rlkit/QP-v0)")
         self.env: QPEnv = made
-        self.env.sampler.seed = seed
         self.decades = ACTION_DECADES[cfg.param]
         td3 = TD3Config(hidden=cfg.hidden, lr=cfg.lr, tau=cfg.tau, gamma=cfg.gamma,
                         policy_delay=cfg.policy_delay, policy_noise=cfg.target_noise / self.decades,
@@ -141,6 +89,9 @@ class RLQP(Agent):
         self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed, gamma=cfg.gamma)
         self.episodes, self.env_steps, self.grad_steps = 0, 0, 0
         self.update_debt = 0.0
+        self.collector = EpisodeCollector(self.env, cfg, cfg.workers)
+        self.slots = [(seed + w * SLOT_SEED_STRIDE, 0) for w in range(cfg.workers)]   # problem streams
+        self.pending: list[Episode] = []    # episodes of the current round not yet stored
         self.eval_set = self._held_out(seed + EVAL_SEED_OFFSET, cfg.eval_per_class)
         self._osqp_eval: dict[str, float] | None = None
 
@@ -154,43 +105,22 @@ class RLQP(Agent):
             actor.eval()
         return LearnedRhoPolicy(actor, self.cfg.features, self.cfg.param, self.cfg.scalar)
 
-    def _explore(self, obs: np.ndarray) -> np.ndarray:
-        """Actions in [-1, 1] for the rows of one step (random, or actor + log-space noise)."""
-        cfg, m = self.cfg, len(obs)
-        if self.episodes < cfg.random_episodes or self.env_steps < cfg.random_steps:
-            base = float(torch.empty(1).uniform_(-3, 3)) / self.decades
-            a = base + cfg.exploration_noise / self.decades * torch.randn(m).numpy()
-        else:
-            with torch.no_grad():
-                a = self.learner.actor(torch.from_numpy(obs).to(self.device)).squeeze(-1).cpu().numpy()
-            if cfg.scalar:
-                a = np.full_like(a, a.mean())
-            noise = torch.randn(1 if cfg.exploration == "shared" else m).numpy()
-            a = a + cfg.exploration_noise / self.decades * noise
-        return np.clip(a, -1.0, 1.0)
-
     # ------------------------------------------------------------------ Algorithm contract
     @own_torch_rng
     def train_step(self) -> dict[str, float]:
-        """One episode on a fresh training QP, storing per-row transitions; then TD3 updates.
+        """One episode on a fresh training QP, storing its per-row transitions; then the TD3 updates
+        the schedule owes. With ``workers`` > 1 the episodes come from rounds of one per worker,
+        collected in parallel with the actor of the round's start (``rlkit.algos.rlqp.collect``).
         Counters: ``train/env_steps`` (rho decisions) and ``train/grad_steps`` (TD3 updates)."""
         cfg = self.cfg
-        self.env.reset()
-        solver = self.env.solver
-        obs = row_features(solver, cfg.features, cfg.param)
-        steps, ret, done = 0, 0.0, False
-        while not done:
-            a = self._explore(obs)
-            rho = rho_from_action(solver, a, cfg.param, cfg.scalar)
-            _, reward, solved, truncated, _ = self.env.step(rho)
-            nxt = row_features(solver, cfg.features, cfg.param)
-            m = len(a)
-            self.buffer.extend(obs, a[:, None], np.full(m, reward, np.float32), nxt, np.full(m, solved))
-            obs, steps, ret, done = nxt, steps + 1, ret + reward, solved or truncated
+        if not self.pending:
+            self.pending = self._collect_round()
+        ep = self.pending.pop(0)
+        self.buffer.extend(ep.obs, ep.action, ep.reward, ep.next_obs, ep.terminated)
         before = self.env_steps
-        self.episodes, self.env_steps = self.episodes + 1, self.env_steps + steps
-        metrics = {"train/episode_iterations": float(solver.iter), "train/episode_return": ret,
-                   "train/solved": float(solved), "train/rows": float(solver.m)}
+        self.episodes, self.env_steps = self.episodes + 1, self.env_steps + ep.steps
+        metrics = {"train/episode_iterations": float(ep.iterations), "train/episode_return": ep.ret,
+                   "train/solved": float(ep.solved), "train/rows": float(ep.rows)}
         updates = self._updates_owed(before)
         if updates:
             metrics["train/lr"] = self._decay_lr()
@@ -201,6 +131,18 @@ class RLQP(Agent):
             metrics.update({k: float(np.mean(v)) for k, v in sums.items()})
             self.grad_steps += updates
         return metrics | {"train/env_steps": float(self.env_steps), "train/grad_steps": float(self.grad_steps)}
+
+    def _collect_round(self) -> list[Episode]:
+        """One episode per worker slot with the current actor. Episode w of the round explores at
+        random while ``episodes + w < random_episodes`` or the env steps at the round's start are
+        fewer than ``random_steps``; its noise seed comes from the agent's torch stream."""
+        cfg = self.cfg
+        random_phase = [self.episodes + w < cfg.random_episodes or self.env_steps < cfg.random_steps
+                        for w in range(cfg.workers)]
+        noise_seeds = torch.randint(0, 2**62, (cfg.workers,)).tolist()
+        episodes = self.collector.round(self.learner.actor, self.slots, random_phase, noise_seeds)
+        self.slots = [(seed, ep.sampler_count) for (seed, _), ep in zip(self.slots, episodes, strict=True)]
+        return episodes
 
     def _updates_owed(self, before: int) -> int:
         """TD3 updates after an episode that took the env-step count from ``before`` to ``env_steps``:
@@ -314,12 +256,13 @@ class RLQP(Agent):
         print("\n".join(lines))
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume bit-exactly: the TD3 learner, the row replay, the counters, the problem
-        sampler's position and the agent's torch stream."""
+        """Everything needed to resume bit-exactly: the TD3 learner, the row replay, the counters, the
+        problem-stream positions of the collection slots, the episodes of the round not yet stored and
+        the agent's torch stream."""
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
                 "episodes": self.episodes, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
                 "update_debt": self.update_debt, "torch_stream": self.torch_stream.state_dict(),
-                "sampler": [self.env.sampler.seed, self.env.sampler.count]}
+                "slots": [list(slot) for slot in self.slots], "pending": [ep.state() for ep in self.pending]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` into an agent built with the same configuration."""
@@ -329,4 +272,5 @@ class RLQP(Agent):
         self.env_steps, self.grad_steps = int(state["env_steps"]), int(state["grad_steps"])
         self.update_debt = float(state["update_debt"])
         self.torch_stream.load_state_dict(state["torch_stream"])
-        self.env.sampler.seed, self.env.sampler.count = (int(v) for v in state["sampler"])
+        self.slots = [(int(seed), int(count)) for seed, count in state["slots"]]
+        self.pending = [Episode(**ep) for ep in state["pending"]]

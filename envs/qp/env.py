@@ -58,6 +58,8 @@ class QPEnv(gym.Env):
             raise ValueError(f"iters_per_step={iters_per_step} must be a positive multiple of "
                              f"check_every={check_every}")
         self.sampler = QPSampler(classes or DEFAULT_CLASSES, seed)
+        self.init_kwargs = {"classes": self.sampler.classes, "iters_per_step": iters_per_step,
+                            "max_steps": max_steps, "eps": eps, "check_every": check_every, "scalar": scalar}
         self.K, self.max_steps, self.scalar = iters_per_step, max_steps, scalar
         self.settings = Settings(eps_abs=eps, eps_rel=eps, check_termination=check_every,
                                  adaptive_rho=False, eps_prim_inf=1e-15, eps_dual_inf=1e-15,
