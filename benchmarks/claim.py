@@ -53,6 +53,7 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
     from rlkit.analysis import claim_curves, claim_table, claim_values, curve_metrics
 
     claim = load_claim(name)
+    per_arm = {} if seeds else claim.get("arm_seeds", {})     # an arm may run fewer seeds (an ablation)
     seeds = seeds or int(claim["seeds"])
     start = time.time()
     dirs = {}
@@ -60,7 +61,7 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
         dirs[arm] = out_dir / name / arm
         if report_only:
             continue
-        cmd = arm_command(claim, arm, seeds, workers, dirs[arm], tiny)
+        cmd = arm_command(claim, arm, int(per_arm.get(arm, seeds)), workers, dirs[arm], tiny)
         print("$", shlex.join(cmd[1:]), flush=True)
         done = subprocess.run(cmd, cwd=ROOT)
         if done.returncode:
@@ -70,7 +71,8 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
     table, passed = claim_table(values, claim["metrics"], claim["rules"])
     path = results or (out_dir / name / "results.md" if tiny else ROOT / claim["results"])
     command = shlex.join([".venv/bin/python", "benchmarks/claim.py", *sys.argv[1:]])
-    provenance = (f"Command: `{command}` ({seeds} seeds per arm, {(time.time() - start) / 60:.1f} min of "
+    counts = f"{seeds} seeds per arm" + "".join(f", {n} for {arm}" for arm, n in per_arm.items())
+    provenance = (f"Command: `{command}` ({counts}, {(time.time() - start) / 60:.1f} min of "
                   f"wall time in this invocation; run directories under `{out_dir / name}`). Mean [95% "
                   "bootstrap interval] over seeds.")
     if report_only and path.is_file():      # keep the line of the invocation that ran the runs

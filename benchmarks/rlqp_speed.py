@@ -1,7 +1,7 @@
 """RLQP solver speed against the osqp package, same machine, one run.
 
     .venv/bin/python benchmarks/rlqp_speed.py [--batch 1000] [--n 10] [--device cpu|cuda] [--threads 1]
-                                              [--episodes 60]
+                                              [--episodes 64]
 
 1. Throughput (QPs/s) on a batch of small Random QPs (n variables, 10n constraints, eps 1e-3,
    osqp 1.x defaults): osqp solving them one by one (setup + solve) against ``BatchedADMM``
@@ -10,7 +10,8 @@
    termination checks off, a fixed number of iterations), as a ratio.
 3. Training collection: env steps (rho decisions) per second of RLQP's episodes on the default
    training classes (env=qp_mixed; random-phase actions, no TD3 updates, so the solver is all that
-   is timed) with 1 and 2 worker processes (``algo.workers``), after a warm-up round.
+   is timed) with 1 and 2 worker processes (``algo.workers``), rounds of 8 episodes, after a
+   warm-up round. Both collect exactly the same episodes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rlkit.algos.rlqp import ADMM, BatchedADMM, Settings  # noqa: E402
+from rlkit.config import set_threads  # noqa: E402
 from rlkit.envs.qp.problems import generate  # noqa: E402
 
 
@@ -58,12 +60,13 @@ def per_iteration(n: int, iters: int) -> tuple[float, float]:
     return t_osqp, (time.perf_counter() - t) / iters
 
 
-def collection(episodes: int, workers: int) -> float:
-    """Env steps per second of ``episodes`` training episodes (a multiple of ``workers``)."""
+def collection(episodes: int, workers: int, per_round: int = 8) -> float:
+    """Env steps per second of ``episodes`` training episodes (a multiple of ``per_round``)."""
     from rlkit.algos.rlqp import RLQP, RLQPConfig
 
-    agent = RLQP(RLQPConfig(workers=workers, random_episodes=10**9, updates_per_step=0.0), seed=0)
-    for _ in range(workers):                 # the first round starts the worker processes
+    cfg = RLQPConfig(workers=workers, episodes_per_round=per_round, random_episodes=10**9, updates_per_step=0.0)
+    agent = RLQP(cfg, seed=0)
+    for _ in range(per_round):               # the first round starts the worker processes
         agent.train_step()
     start, t = agent.env_steps, time.perf_counter()
     for _ in range(episodes):
@@ -78,9 +81,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--iter-n", type=int, default=100)
-    p.add_argument("--episodes", type=int, default=60)
+    p.add_argument("--episodes", type=int, default=64)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     problems = [generate("random_qp", args.n, i) for i in range(args.batch)]
     t_osqp, its = osqp_batch(problems)
     rows = [("osqp (one by one)", args.batch / t_osqp, "-")]
@@ -99,8 +102,9 @@ def main() -> None:
     t_o, t_a = per_iteration(args.iter_n, 300)
     print(f"\nPer ADMM iteration, Random QP n={args.iter_n} (m={10 * args.iter_n}): osqp "
           f"{t_o * 1e6:.1f} us, ours (sparse, scipy) {t_a * 1e6:.1f} us: ratio {t_a / t_o:.1f}x slower")
-    episodes = max(2, args.episodes - args.episodes % 2)
-    rates = {w: collection(episodes, w) for w in (1, 2)}
+    per_round = min(8, args.episodes)
+    episodes = max(per_round, args.episodes - args.episodes % per_round)
+    rates = {w: collection(episodes, w, per_round) for w in (1, 2)}
     print(f"\nTraining collection, {episodes} episodes of env=qp_mixed: 1 worker {rates[1]:.1f} env steps/s, "
           f"2 workers {rates[2]:.1f} env steps/s ({rates[2] / rates[1]:.2f}x)")
 

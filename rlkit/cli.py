@@ -19,6 +19,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from rlkit.checkpoint import CheckpointError
@@ -44,9 +45,9 @@ def dirname(overrides: str, limit: int = 160) -> str:
 OmegaConf.register_new_resolver("rlkit.dirname", dirname, replace=True)
 
 #: Optional backends: the override that selects one, the module it needs, and its extra.
-EXTRAS = {"hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-          "hydra/launcher=submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-          "logger=tensorboard": ("tensorboard", "tensorboard")}
+EXTRAS = {f"hydra/launcher={name}": ("hydra_plugins.hydra_submitit_launcher", "slurm")
+          for name in ("slurm", "slurm_local", "local", "submitit_slurm", "submitit_local")} | {
+    "logger=tensorboard": ("tensorboard", "tensorboard")}
 
 
 def missing_extra(argv: list[str]) -> str | None:
@@ -63,6 +64,12 @@ def _installed(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
         return False
+
+
+class JobFailed(Exception):
+    """One job of a sweep failed with a user error. Raised instead of exiting, so that the launcher
+    records it and the sweep's other jobs run and keep their results (Hydra reports the failed
+    job's overrides and this line when the sweep ends)."""
 
 
 def main() -> None:
@@ -83,6 +90,8 @@ def hydra_main(cfg: DictConfig) -> dict:
         print(f"error: {err}", file=sys.stderr)
         if isinstance(err, ConfigError):
             remove_unstarted_run_dir(Path(HydraConfig.get().runtime.output_dir))
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise JobFailed(str(err)) from None
         sys.exit(2)
     print_summary(summary)
     return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from typing import Any
@@ -36,11 +37,20 @@ def resolve_device(device: str) -> torch.device:
     raise ConfigError(f"device={device!r} is unknown; choose one of auto, cpu, cuda")
 
 
-def set_threads(threads: int) -> None:
-    """Set torch's intra-op threads (1 is often 10x faster than the default for small nets)."""
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads and numpy/scipy's BLAS threads (one thread is often several
+    times faster for small networks and small linear algebra than one per core, and workers on
+    every core would otherwise oversubscribe them). ``None``: the CPUs Slurm allocated to the job
+    (``SLURM_CPUS_PER_TASK``), else 1."""
+    from threadpoolctl import threadpool_limits
+
+    if threads is None:
+        threads = int(os.environ.get("SLURM_CPUS_PER_TASK", "1"))
     if threads < 1:
         raise ConfigError(f"threads={threads} must be >= 1")
     torch.set_num_threads(threads)
+    threadpool_limits(limits=threads, user_api="blas")
+    return threads
 
 
 def check(cond: bool, key: str, value: Any, rule: str) -> None:

@@ -303,7 +303,7 @@ def _run_experiment(cfg: Any, run_dir: Path) -> dict[str, Any]:
     from rlkit.env_spec import env_spec_from_config
 
     runner_cfg = build_config(RunnerConfig, _container(cfg.runner), prefix="runner")
-    set_threads(int(cfg.threads))
+    set_threads(None if cfg.threads is None else int(cfg.threads))
     device = resolve_device(str(cfg.device))
     seed = int(cfg.seed)
     if seed < 0:

@@ -40,7 +40,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_an_experiment(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "rlkit/conf/config.yaml" in names and "rlkit/conf/algo/boot.yaml" in names
     assert "rlkit/algos/boot/agent.py" in names and "rlkit/envs/qp/admm.py" in names
-    assert "rlkit/py.typed" in names
+    assert "rlkit/py.typed" in names and "rlkit/algos/rlqp/pretrained/qp_mixed.pt" in names
     assert not [n for n in names if n.split("/")[0] in ("algos", "envs", "conf")]   # no generic top-level names
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -54,6 +54,11 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_an_experiment(tmp_path):
     where = subprocess.run([str(py), "-c", "import rlkit.algos; print(rlkit.algos.__file__)"], cwd=tmp_path,
                            capture_output=True, text=True, env=CLEAN_ENV, check=True).stdout
     assert where.startswith(site)
+    learned = ("from rlkit.algos.rlqp import solve; from rlkit.envs.qp.problems import generate; "
+               "qp = generate('random_qp', 15, 1); "
+               "print(solve(qp.P, qp.q, qp.A, qp.l, qp.u, rho='learned').status)")
+    out = subprocess.run([str(py), "-c", learned], cwd=tmp_path, capture_output=True, text=True, env=CLEAN_ENV)
+    assert out.stdout.strip() == "solved", out.stderr[-2000:]             # the shipped policy, from the wheel
     run_dir = tmp_path / "run"
     out = subprocess.run([str(venv / "bin" / "rlkit-run"), "algo=ppo", "env=cartpole", "runner.steps=2",
                           "runner.eval_every=2", "runner.eval_episodes=1", "algo.num_steps=16",

@@ -140,22 +140,21 @@ def _run(agent, steps):
     return [agent.train_step() for _ in range(steps)]
 
 
-def test_parallel_collection_is_determined_by_seed_and_worker_count_and_resumes_mid_round():
-    """Episodes in worker processes (``workers=2``): two agents with the same seed log the same
-    numbers; a checkpoint taken after the first episode of a round (its second one pending)
-    resumes bit-exactly; the two slots draw different problems."""
-    cfg = RLQPConfig(**TINY, workers=2)
-    first, second = RLQP(cfg, tiny_env, seed=3), RLQP(cfg, tiny_env, seed=3)
-    head = _run(first, 1)
-    state = copy.deepcopy(first.state_dict())
-    assert len(state["pending"]) == 1 and state["slots"][0][0] != state["slots"][1][0]
-    assert head + _run(first, 3) == _run(second, 4)
-    resumed = RLQP(cfg, tiny_env, seed=3)
+def test_parallel_collection_equals_serial_and_resumes_mid_round():
+    """Episodes in worker processes: with the same rounds (``episodes_per_round=3``) two workers
+    give exactly the numbers of one (every episode is a function of the seed and its index); a
+    checkpoint taken inside a round (two episodes pending) resumes bit-exactly."""
+    serial = RLQP(RLQPConfig(**TINY, episodes_per_round=3), tiny_env, seed=3)
+    parallel = RLQP(RLQPConfig(**TINY, episodes_per_round=3, workers=2), tiny_env, seed=3)
+    head = _run(parallel, 1)
+    state = copy.deepcopy(parallel.state_dict())
+    assert len(state["pending"]) == 2
+    rest = _run(parallel, 4)
+    assert head + rest == _run(serial, 5)
+    resumed = RLQP(RLQPConfig(**TINY, episodes_per_round=3, workers=2), tiny_env, seed=3)
     resumed.load_state_dict(state)
-    again = RLQP(cfg, tiny_env, seed=3)
-    assert _run(resumed, 3) == _run(again, 4)[1:]
-    serial = RLQP(RLQPConfig(**TINY), tiny_env, seed=3)
-    assert _run(serial, 1)[0]["train/rows"] > 0 and serial.slots == [(3, serial.slots[0][1])]
+    assert _run(resumed, 4) == rest
+    assert len({m["train/rows"] for m in head + rest}) > 1            # the episodes draw different problems
 
 
 def test_the_paper_preset_follows_the_released_trainer():
@@ -246,3 +245,25 @@ def test_floor_and_per_class_terms_of_the_claim():
     assert counts["classes"] == 2 and counts["at_3x"] == 1 and counts["sgm_below"] == 2
     assert counts["pooled_ratio"] == pytest.approx(840 / 325)
     assert counts["over_floor"] == pytest.approx(325 / 275)
+
+
+def test_the_shipped_policy_loads_safely_and_needs_fewer_iterations_than_osqp():
+    """The policy shipped in the package (rlkit/algos/rlqp/pretrained/qp_mixed.pt): plain data
+    (weights_only), kilobytes, says what it was trained on, and on fresh problems of a training
+    class needs fewer ADMM iterations than OSQP's adaptive rho through ``solve(..., rho="learned")``."""
+    from rlkit.algos.rlqp import pretrained
+    from rlkit.algos.rlqp.shipped import PRETRAINED
+
+    path = PRETRAINED / "qp_mixed.pt"
+    meta = torch.load(path, weights_only=True)["meta"]
+    assert path.stat().st_size < 100_000
+    assert {"trained_on", "iters_per_step", "check_every", "test_iterations", "test_classes"} <= set(meta)
+    assert pretrained().meta == meta
+    its: dict[str, list[int]] = {"osqp": [], "learned": []}
+    for i in range(6):
+        qp = generate("random_qp", 20, 900_000 + i)        # seeds far from the training streams
+        for rho, runs in its.items():
+            runs.append(solve(qp.P, qp.q, qp.A, qp.l, qp.u, rho=rho, eps_abs=1e-5, eps_rel=1e-5).iterations)
+    assert np.mean(its["learned"]) < np.mean(its["osqp"]), its
+    with pytest.raises(ValueError, match="no shipped rho policy 'nope'"):
+        pretrained("nope")

@@ -64,3 +64,21 @@ def test_a_checkpoint_from_an_older_version_is_refused_in_one_line(tmp_path):
     later = Runner(CounterWithANewField(), tmp_path, cfg, Logger(tmp_path), seed=0)
     with pytest.raises(CheckpointError, match=r"last\.pt lacks 'u' \(written by an older rlkit\).*new run"):
         later.try_resume()
+
+
+def test_threads_follow_the_slurm_allocation_unless_given(monkeypatch):
+    import torch
+
+    from rlkit.config import ConfigError, set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "2")
+        assert set_threads(None) == 2 == torch.get_num_threads()
+        assert set_threads(1) == 1 == torch.get_num_threads()
+        monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+        assert set_threads(None) == 1
+        with pytest.raises(ConfigError, match="threads=0 must be >= 1"):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from rlkit.agent import Agent
-from rlkit.algos.rlqp.collect import SLOT_SEED_STRIDE, Episode, EpisodeCollector
+from rlkit.algos.rlqp.collect import Episode, EpisodeCollector
 from rlkit.algos.rlqp.config import RLQPConfig
 from rlkit.algos.rlqp.policy import (
     ACTION_DECADES,
@@ -90,7 +90,6 @@ class RLQP(Agent):
         self.episodes, self.env_steps, self.grad_steps = 0, 0, 0
         self.update_debt = 0.0
         self.collector = EpisodeCollector(self.env, cfg, cfg.workers)
-        self.slots = [(seed + w * SLOT_SEED_STRIDE, 0) for w in range(cfg.workers)]   # problem streams
         self.pending: list[Episode] = []    # episodes of the current round not yet stored
         self.eval_set = self._held_out(seed + EVAL_SEED_OFFSET, cfg.eval_per_class)
         self._osqp_eval: dict[str, float] | None = None
@@ -109,8 +108,8 @@ class RLQP(Agent):
     @own_torch_rng
     def train_step(self) -> dict[str, float]:
         """One episode on a fresh training QP, storing its per-row transitions; then the TD3 updates
-        the schedule owes. With ``workers`` > 1 the episodes come from rounds of one per worker,
-        collected in parallel with the actor of the round's start (``rlkit.algos.rlqp.collect``).
+        the schedule owes. Episodes are collected in rounds of ``episodes_per_round`` with the actor
+        of the round's start, on ``workers`` processes (``rlkit.algos.rlqp.collect``).
         Counters: ``train/env_steps`` (rho decisions) and ``train/grad_steps`` (TD3 updates)."""
         cfg = self.cfg
         if not self.pending:
@@ -133,16 +132,13 @@ class RLQP(Agent):
         return metrics | {"train/env_steps": float(self.env_steps), "train/grad_steps": float(self.grad_steps)}
 
     def _collect_round(self) -> list[Episode]:
-        """One episode per worker slot with the current actor. Episode w of the round explores at
-        random while ``episodes + w < random_episodes`` or the env steps at the round's start are
-        fewer than ``random_steps``; its noise seed comes from the agent's torch stream."""
+        """The next ``episodes_per_round`` episodes with the current actor. Episode e explores at
+        random while ``e < random_episodes`` or the env steps at the round's start are fewer than
+        ``random_steps``."""
         cfg = self.cfg
-        random_phase = [self.episodes + w < cfg.random_episodes or self.env_steps < cfg.random_steps
-                        for w in range(cfg.workers)]
-        noise_seeds = torch.randint(0, 2**62, (cfg.workers,)).tolist()
-        episodes = self.collector.round(self.learner.actor, self.slots, random_phase, noise_seeds)
-        self.slots = [(seed, ep.sampler_count) for (seed, _), ep in zip(self.slots, episodes, strict=True)]
-        return episodes
+        episodes = list(range(self.episodes, self.episodes + cfg.episodes_per_round))
+        random_phase = [e < cfg.random_episodes or self.env_steps < cfg.random_steps for e in episodes]
+        return self.collector.round(self.learner.actor, self.seed, episodes, random_phase)
 
     def _updates_owed(self, before: int) -> int:
         """TD3 updates after an episode that took the env-step count from ``before`` to ``env_steps``:
@@ -257,12 +253,11 @@ class RLQP(Agent):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume bit-exactly: the TD3 learner, the row replay, the counters, the
-        problem-stream positions of the collection slots, the episodes of the round not yet stored and
-        the agent's torch stream."""
+        episodes of the round not yet stored and the agent's torch stream."""
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
                 "episodes": self.episodes, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
                 "update_debt": self.update_debt, "torch_stream": self.torch_stream.state_dict(),
-                "slots": [list(slot) for slot in self.slots], "pending": [ep.state() for ep in self.pending]}
+                "pending": [ep.state() for ep in self.pending]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` into an agent built with the same configuration."""
@@ -272,5 +267,4 @@ class RLQP(Agent):
         self.env_steps, self.grad_steps = int(state["env_steps"]), int(state["grad_steps"])
         self.update_debt = float(state["update_debt"])
         self.torch_stream.load_state_dict(state["torch_stream"])
-        self.slots = [(int(seed), int(count)) for seed, count in state["slots"]]
         self.pending = [Episode(**ep) for ep in state["pending"]]

@@ -1,16 +1,18 @@
 """RLQP training episodes, in the agent's process or in worker processes.
 
-A training episode is a pure function of three things: where the episode's problem stream stands
-(a :class:`~rlkit.envs.qp.env.QPSampler` position ``(seed, count)``), the actor's weights, and a
-noise seed. :func:`run_episode` runs one; :class:`EpisodeCollector` runs a round of them, one per
-*slot*, either in the calling process (one slot) or on a pool of worker processes (one slot per
-worker, each with its own problem stream). Because nothing else enters an episode, a run is
-identical for a fixed seed and number of workers, and a checkpoint only has to hold the slots'
-sampler positions and the episodes of the round not yet consumed.
+Training episode e is a pure function of the run's seed, e, whether it explores at random, and the
+actor's weights: its problems come from its own stream (:class:`~rlkit.envs.qp.env.QPSampler` with
+``stream=e``; problems the first K iterations already solve are skipped within the stream) and its
+exploration noise from a generator seeded by ``(seed, e)``. :func:`run_episode` runs one;
+:class:`EpisodeCollector` runs a round of them with one snapshot of the actor, in the calling
+process or on a pool of worker processes that take episodes as they free up. Because nothing else
+enters an episode, a run is identical for any number of workers, and a checkpoint only has to hold
+the episodes of the round not yet consumed.
 
 The QP solver is what a training episode costs (an LDL factorisation per rho change and K ADMM
-iterations per step, in numpy/scipy), so the workers scale it over the cores as the release does
-(rlqp_train collects on every core).
+iterations per step, in numpy/scipy), so the workers spread it over the cores as the release does
+(rlqp_train collects on every core). Episode lengths are heavy-tailed (3 to 60 steps), so a round
+needs several episodes per worker to keep the workers busy (``episodes_per_round``).
 """
 
 from __future__ import annotations
@@ -26,16 +28,16 @@ import torch
 
 from rlkit.algos.rlqp.config import RLQPConfig
 from rlkit.algos.rlqp.policy import ACTION_DECADES, Actor, feature_dim, rho_from_action, row_features
-from rlkit.envs.qp.env import QPEnv
+from rlkit.config import set_threads
+from rlkit.envs.qp.env import QPEnv, QPSampler
 
 START_METHOD = "fork" if "fork" in get_all_start_methods() else "spawn"
-SLOT_SEED_STRIDE = 100_000_007   # slot w draws training problems seeded seed + w * stride + k
 
 
 @dataclass
 class Episode:
     """The per-row transitions of one training episode (rows of all its steps, in order) and its
-    summary; ``sampler_count`` is the slot's problem-stream position after it."""
+    summary."""
 
     obs: torch.Tensor
     action: torch.Tensor
@@ -47,7 +49,6 @@ class Episode:
     ret: float
     solved: bool
     rows: int
-    sampler_count: int
 
     def state(self) -> dict[str, Any]:
         """Plain data (tensors and numbers) for a checkpoint."""
@@ -73,12 +74,12 @@ def explore(actor: Actor, obs: np.ndarray, cfg: RLQPConfig, random_phase: bool,
     return np.clip(a, -1.0, 1.0)
 
 
-def run_episode(env: QPEnv, actor: Actor, cfg: RLQPConfig, sampler: tuple[int, int],
-                random_phase: bool, noise_seed: int) -> Episode:
-    """One training episode on the next problem of the stream at ``sampler`` = (seed, count):
-    reset, then a rho decision every K iterations until solved or truncated."""
-    env.sampler.seed, env.sampler.count = sampler
-    rng = np.random.default_rng(noise_seed)
+def run_episode(env: QPEnv, actor: Actor, cfg: RLQPConfig, seed: int, episode: int,
+                random_phase: bool) -> Episode:
+    """Training episode ``episode`` of the run with ``seed``: the first problem of its stream that
+    K iterations do not solve, then a rho decision every K iterations until solved or truncated."""
+    env.sampler = QPSampler(env.sampler.classes, seed, stream=episode)
+    rng = np.random.default_rng([seed, episode])
     env.reset()
     solver = env.solver
     obs = row_features(solver, cfg.features, cfg.param)
@@ -94,7 +95,7 @@ def run_episode(env: QPEnv, actor: Actor, cfg: RLQPConfig, sampler: tuple[int, i
         obs, steps, ret, done = nxt, steps + 1, ret + reward, solved or truncated
     o, act, r, n, t = (torch.from_numpy(np.concatenate(x)) for x in zip(*parts, strict=True))
     return Episode(o, act, r, n, t, steps=steps, iterations=int(solver.iter), ret=ret, solved=bool(solved),
-                   rows=int(solver.m), sampler_count=env.sampler.count)
+                   rows=int(solver.m))
 
 
 # ---------------------------------------------------------------- worker processes
@@ -102,33 +103,32 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(env_kwargs: dict[str, Any], cfg: RLQPConfig) -> None:
-    torch.set_num_threads(1)
+    set_threads(1)                   # one core per worker: torch and BLAS single-threaded
     _WORKER.update(env=QPEnv(**env_kwargs), actor=Actor(feature_dim(cfg.param), cfg.hidden).eval(), cfg=cfg)
 
 
-def _work(actor_state: dict[str, torch.Tensor], sampler: tuple[int, int], random_phase: bool,
-          noise_seed: int) -> Episode:
+def _work(actor_state: dict[str, torch.Tensor], seed: int, episode: int, random_phase: bool) -> Episode:
     _WORKER["actor"].load_state_dict(actor_state)
-    return run_episode(_WORKER["env"], _WORKER["actor"], _WORKER["cfg"], sampler, random_phase, noise_seed)
+    return run_episode(_WORKER["env"], _WORKER["actor"], _WORKER["cfg"], seed, episode, random_phase)
 
 
 class EpisodeCollector:
-    """Runs rounds of episodes, one per slot: in this process for one worker, else on a pool of
-    ``workers`` processes (started on first use; forked where the platform can, so a script needs
+    """Runs rounds of episodes: in this process for one worker, else on a pool of ``workers``
+    processes (started on first use; forked where the platform can, so a script needs
     no ``if __name__ == "__main__"`` guard; each worker builds its own env and actor)."""
 
     def __init__(self, env: QPEnv, cfg: RLQPConfig, workers: int) -> None:
         self.env, self.cfg, self.workers = env, cfg, workers
         self._pool: ProcessPoolExecutor | None = None
 
-    def round(self, actor: Actor, samplers: list[tuple[int, int]], random_phase: list[bool],
-              noise_seeds: list[int]) -> list[Episode]:
-        """One episode per slot, all with the current actor weights."""
+    def round(self, actor: Actor, seed: int, episodes: list[int], random_phase: list[bool]) -> list[Episode]:
+        """The given episodes, all with the current actor weights, in order."""
         if self.workers == 1:
-            return [run_episode(self.env, actor, self.cfg, s, r, n)
-                    for s, r, n in zip(samplers, random_phase, noise_seeds, strict=True)]
+            return [run_episode(self.env, actor, self.cfg, seed, e, r)
+                    for e, r in zip(episodes, random_phase, strict=True)]
         state = {k: v.detach().cpu() for k, v in actor.state_dict().items()}
-        return list(self.pool().map(_work, [state] * len(samplers), samplers, random_phase, noise_seeds))
+        n = len(episodes)
+        return list(self.pool().map(_work, [state] * n, [seed] * n, episodes, random_phase))
 
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -39,6 +39,7 @@ class RLQPConfig:
     update_every: int = 0             # env steps per burst of updates (release: 1000); 0: every episode
     update_after: int = 0             # env steps before the first update (release: 1000)
     workers: int = 1                  # processes collecting episodes (one per core; 1: in this process)
+    episodes_per_round: int = 1       # episodes collected with one actor snapshot (>= workers to use them)
     eval_per_class: int = 5
     # the end-of-run report (write_report): test problems per class, larger problems per class
     # (report.LARGER: bigger sizes and the unseen Eq QP class), Maros-Meszaros .mat files of a folder
@@ -56,4 +57,5 @@ class RLQPConfig:
         check_positive(self, "lr", "lr_decay", "lr_decay_steps", "batch_size", "buffer_rows")
         check(self.updates_per_step >= 0, "updates_per_step", self.updates_per_step, "must be >= 0")
         check(self.workers >= 1, "workers", self.workers, "must be >= 1 (1 collects in this process)")
+        check(self.episodes_per_round >= 1, "episodes_per_round", self.episodes_per_round, "must be >= 1")
         check(self.update_every >= 0, "update_every", self.update_every, "must be >= 0 (0: every episode)")

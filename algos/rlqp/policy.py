@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -87,8 +88,9 @@ class LearnedRhoPolicy:
     """A trained actor as a :class:`rlkit.envs.qp.admm.RhoPolicy` (vector, or scalar by mean-pooling)."""
 
     def __init__(self, actor: nn.Module, features: str = "symlog", param: str = "paper",
-                 scalar: bool = False) -> None:
+                 scalar: bool = False, meta: dict[str, Any] | None = None) -> None:
         self.actor, self.features, self.param, self.scalar = actor, features, param, scalar
+        self.meta = meta or {}      # what it was trained on and how it scored (plain data)
 
     @torch.no_grad()
     def actions(self, solver: ADMM) -> np.ndarray:
@@ -101,10 +103,10 @@ class LearnedRhoPolicy:
         return rho_from_action(solver, self.actions(solver), self.param, self.scalar)
 
     def save(self, path: str | Path) -> Path:
-        """A plain torch file: the actor's weights and the settings needed to rebuild it."""
+        """A plain torch file: the actor's weights, the settings needed to rebuild it and ``meta``."""
         hidden = [m.out_features for m in self.actor.modules() if isinstance(m, nn.Linear)][:-1]
         torch.save({"actor": self.actor.state_dict(), "hidden": hidden, "features": self.features,
-                    "param": self.param, "scalar": self.scalar}, path)
+                    "param": self.param, "scalar": self.scalar, "meta": self.meta}, path)
         return Path(path)
 
     @classmethod
@@ -112,7 +114,7 @@ class LearnedRhoPolicy:
         state = torch.load(path, map_location="cpu", weights_only=True)
         actor = Actor(feature_dim(state["param"]), tuple(state["hidden"]))
         actor.load_state_dict(state["actor"])
-        return cls(actor.eval(), state["features"], state["param"], state["scalar"])
+        return cls(actor.eval(), state["features"], state["param"], state["scalar"], state.get("meta"))
 
 
 class ActiveSetRule:

@@ -542,6 +542,7 @@ def solve(P: Any, q: Any, A: Any, l: Any, u: Any, rho: str | RhoPolicy = "osqp",
     Other keyword arguments are :class:`Settings` fields.
     """
     if isinstance(rho, str) and rho not in ("osqp", "fixed"):
-        raise ValueError(f"rho={rho!r}: use 'osqp', 'fixed' or a RhoPolicy")
+        hint = " (rho='learned' is rlkit.algos.rlqp.solve)" if rho == "learned" else ""
+        raise ValueError(f"rho={rho!r}: use 'osqp', 'fixed' or a RhoPolicy{hint}")
     s = Settings(eps_abs=eps_abs, eps_rel=eps_rel, max_iter=max_iter, **settings)
     return ADMM(P, q, A, l, u, s).solve(rho)

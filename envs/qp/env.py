@@ -29,18 +29,25 @@ DEFAULT_CLASSES = {"random_qp": (10, 30), "portfolio": (2, 4), "lasso": (2, 4), 
 
 
 class QPSampler:
-    """Round-robin over classes, size uniform in [lo, hi]; problem k is seeded by ``seed + k``."""
+    """Round-robin over classes, size uniform in [lo, hi]; problem k is seeded by ``seed + k``.
 
-    def __init__(self, classes: dict[str, tuple[int, int]], seed: int = 0) -> None:
+    With a ``stream`` (an RLQP training episode's index), problem k of the stream is seeded by
+    ``(seed, stream, k)`` and the classes start at ``stream``'s turn of the round-robin, so every
+    stream is independent of the others (episodes can be drawn in any order or process)."""
+
+    def __init__(self, classes: dict[str, tuple[int, int]], seed: int = 0, stream: int | None = None) -> None:
         if not classes:
             raise ValueError("at least one QP class is needed")
         self.classes = {k: (int(v[0]), int(v[1])) for k, v in classes.items()}
-        self.seed, self.count = seed, 0
+        self.seed, self.stream, self.count = seed, stream, 0
 
     def __call__(self) -> QP:
         names = sorted(self.classes)
-        name = names[self.count % len(names)]
-        rng = np.random.default_rng(self.seed + self.count)
+        if self.stream is None:
+            name, rng = names[self.count % len(names)], np.random.default_rng(self.seed + self.count)
+        else:
+            name = names[(self.stream + self.count) % len(names)]
+            rng = np.random.default_rng([self.seed, self.stream, self.count])
         lo, hi = self.classes[name]
         self.count += 1
         return generate(name, int(rng.integers(lo, hi + 1)), rng)
