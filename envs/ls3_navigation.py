@@ -9,7 +9,8 @@ for the rest of the episode. Reward -1 if the current (pre-move) state is outsid
 (the pre-move state is in the goal ball, i.e. reward 0), ``state``, ``next_state``.
 
 Observation: uint8 RGB [3, S, S] (S = 64, or 32 for CPU runs): black background, red disc of radius
-10 at the robot, blue rectangle with a 1-unit black outline for the obstacle, goal not drawn; the
+10 at the robot, blue rectangle with a 1-unit black outline for the obstacle drawn over it (as the
+official PIL code draws them; ``obstacle_on_top=False`` draws the robot last), goal not drawn; the
 180 x 150 world is stretched to S x S. Rendered by a numpy rasteriser with 4x supersampling and
 cached per integer position (the official code caches on the truncated position too).
 
@@ -50,8 +51,12 @@ class NavigationEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, image_size: int = 64, horizon: int = HORIZON, supersample: int = 4) -> None:
+    def __init__(self, image_size: int = 64, horizon: int = HORIZON, supersample: int = 4,
+                 obstacle_on_top: bool = True, constraint_teacher: str = "official") -> None:
+        if constraint_teacher not in ("official", "clipped"):
+            raise ValueError(f"constraint_teacher={constraint_teacher!r} must be official or clipped")
         self.image_size, self.horizon, self.supersample = image_size, horizon, supersample
+        self.obstacle_on_top, self.constraint_teacher = obstacle_on_top, constraint_teacher
         self.observation_space = gym.spaces.Box(0, 255, (3, image_size, image_size), np.uint8)
         self.action_space = gym.spaces.Box(-MAX_ACTION, MAX_ACTION, (2,), np.float32)
         self.render_mode = "rgb_array"
@@ -79,7 +84,12 @@ class NavigationEnv(gym.Env):
         if key not in self._cache:
             X, Y = self._grid()
             img = self._background.copy()
-            img[(X - key[0]) ** 2 + (Y - key[1]) ** 2 <= ROBOT_RADIUS**2] = (1.0, 0.0, 0.0)
+            robot = (X - key[0]) ** 2 + (Y - key[1]) ** 2 <= ROBOT_RADIUS**2
+            if self.obstacle_on_top:          # official: the rectangle (with its outline) is drawn last
+                (x0, x1), (y0, y1) = OBSTACLE
+                covered = (abs(X - (x0 + x1) / 2) <= (x1 - x0) / 2) & (abs(Y - (y0 + y1) / 2) <= (y1 - y0) / 2)
+                robot &= ~covered
+            img[robot] = (1.0, 0.0, 0.0)
             k, n = self.supersample, self.image_size
             img = img.reshape(n, k, n, k, 3).mean((1, 3))
             self._cache[key] = np.round(255 * img).astype(np.uint8).transpose(2, 0, 1)
@@ -95,7 +105,7 @@ class NavigationEnv(gym.Env):
         if kind == "demo":
             return (lambda info, t: teacher_action(current(info), t, rng)), {}
         if kind == "constraint":
-            policy = ConstraintTeacher(rng)
+            policy = ConstraintTeacher(rng, unit_direction=self.constraint_teacher == "official")
             return (lambda info, t: policy(current(info), t)), {"random_start": True}
         raise ValueError(f"navigation has no {kind!r} teacher (demo, constraint)")
 
@@ -139,15 +149,21 @@ def teacher_action(state: np.ndarray, t: int, rng: np.random.Generator,
 
 class ConstraintTeacher:
     """Constraint-violating data: a random constant direction for 15 steps, then half speed to the
-    obstacle centre (88, 75); noisy. Use with ``reset(options={"random_start": True})``."""
+    obstacle centre (88, 75); noisy. Use with ``reset(options={"random_start": True})``.
+    ``unit_direction`` (official ``ConstraintTeacher``): the unit vector to the centre times
+    MAX_ACTION / 2 = 1.5; otherwise (our first version) the offset clipped per component, halved."""
 
-    def __init__(self, rng: np.random.Generator, noise: float = TEACHER_NOISE) -> None:
-        self.rng, self.noise = rng, noise
+    def __init__(self, rng: np.random.Generator, noise: float = TEACHER_NOISE,
+                 unit_direction: bool = True) -> None:
+        self.rng, self.noise, self.unit_direction = rng, noise, unit_direction
         self.direction = rng.uniform(-MAX_ACTION, MAX_ACTION, 2)
 
     def __call__(self, state: np.ndarray, t: int) -> np.ndarray:
+        to_centre = np.array([88.0, 75.0]) - state
         if t < 15:
             action = self.direction
+        elif self.unit_direction:
+            action = to_centre / np.linalg.norm(to_centre) * MAX_ACTION / 2
         else:
-            action = np.clip(np.array([88.0, 75.0]) - state, -MAX_ACTION, MAX_ACTION) / 2
+            action = np.clip(to_centre, -MAX_ACTION, MAX_ACTION) / 2
         return np.clip(action + self.noise * self.rng.standard_normal(2), -MAX_ACTION, MAX_ACTION)

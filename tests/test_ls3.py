@@ -317,3 +317,46 @@ def test_mismatched_dataset_and_vae_files_get_clear_errors(tmp_path):
     other.set_run_dir(tmp_path)
     with pytest.raises(ValueError, match="does not fit"):
         other.train_vae(np.zeros((2, 3, 16, 16), np.uint8))
+
+
+def test_value_members_train_on_their_own_batches_against_their_own_targets():
+    """Official ValueEnsemble: member e regresses on r + gamma V'_e(z') over its own batch; the
+    round-1 variant (``ensemble_mean``) uses one batch and the mean of the target members."""
+    official = ValueEnsemble(2, members=2, hidden=(8,), gamma=0.5)
+    assert official.batch_members == 2
+    ours = ValueEnsemble(2, members=2, hidden=(8,), gamma=0.5, targets="ensemble_mean")
+    assert ours.batch_members is None
+    for value in (official, ours):
+        for p in [*value.target.parameters(), *value.net.parameters()]:
+            torch.nn.init.zeros_(p)
+        value.target.layers[-1].bias.data[:] = torch.tensor([[-4.0], [-2.0]]).view_as(value.target.layers[-1].bias)
+    rows = {"z": torch.zeros(2, 1, 2), "next_z": torch.zeros(2, 1, 2), "reward": -torch.ones(2, 1),
+            "done": torch.zeros(2, 1), "rtg": torch.zeros(2, 1)}
+    # member 0: -1 + 0.5 * -4 = -3; member 1: -1 + 0.5 * -2 = -2 (Huber of 0 against each)
+    assert torch.isclose(official.loss(rows, "td"), torch.tensor((2.5 + 1.5) / 2))
+    shared = {k: v[0] for k, v in rows.items()}
+    # mean target -1 + 0.5 * -3 = -2.5 for both members
+    assert torch.isclose(ours.loss(shared, "td"), torch.tensor(2.0))
+
+
+def test_safe_set_target_starts_random_as_released_then_syncs():
+    official, ours = SafeSet(2, hidden=(8,)), SafeSet(2, hidden=(8,), target_init="copy")
+    z = torch.randn(5, 2)
+    assert not torch.allclose(official.target(z), official.net(z))
+    assert torch.allclose(ours.target(z), ours.net(z))
+    for _ in range(100):
+        official.after_update(official.net)
+    assert torch.allclose(official.target(z), official.net(z))
+
+
+def test_navigation_draws_the_obstacle_over_the_robot_and_the_official_constraint_teacher():
+    from rlkit.envs.ls3_navigation import ConstraintTeacher
+
+    s = np.array([72.0, 75.0])                          # the disc overlaps the obstacle's left edge
+    red = [(NavigationEnv(obstacle_on_top=flag).render_state(s)[0] > 128).sum() for flag in (True, False)]
+    assert 0 < red[0] < red[1]
+    state, rng = np.array([0.0, 0.0]), np.random.default_rng(0)
+    official = ConstraintTeacher(rng, noise=0.0)(state, 20)
+    clipped = ConstraintTeacher(rng, noise=0.0, unit_direction=False)(state, 20)
+    assert np.isclose(np.linalg.norm(official), 1.5) and np.allclose(official / 1.5, [88, 75] / np.hypot(88, 75))
+    assert np.allclose(clipped, [1.5, 1.5])

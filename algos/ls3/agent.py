@@ -83,6 +83,8 @@ class LS3Config(PlannerConfig):
     safe_set_type: str = "bellman"
     safe_set_reduction: str = "max"
     safe_set_bellman_coef: float = 0.3
+    value_targets: str = "per_member"     # official: own batch + own target per member; ensemble_mean: ours
+    safe_set_target_init: str = "random"  # official: a random target net until update 100; copy: ours
     # update counts: pretraining, then per online iteration
     dyn_pretrain: int = 10_000
     val_mc_pretrain: int = 10_000
@@ -104,6 +106,10 @@ class LS3Config(PlannerConfig):
         check(self.safe_set_type in ("bellman", "bc"), "safe_set_type", self.safe_set_type,
               "must be bellman or bc")
         check(self.feasibility in ("score", "mask"), "feasibility", self.feasibility, "must be score or mask")
+        check(self.value_targets in ("per_member", "ensemble_mean"), "value_targets", self.value_targets,
+              "must be per_member (official) or ensemble_mean")
+        check(self.safe_set_target_init in ("random", "copy"), "safe_set_target_init",
+              self.safe_set_target_init, "must be random (official) or copy")
         check(self.sampling in ("per_step_member", "ts1"), "sampling", self.sampling,
               "must be per_step_member or ts1")
         check(self.elites <= self.population, "elites", self.elites, "must be <= population")
@@ -135,9 +141,10 @@ class LS3(Agent):
         self.vae = VAE(d, shape[0], shape[-1], cfg.vae_arch, cfg.vae_beta).to(self.device)
         self.dynamics = DynamicsEnsemble(d, self.adim, cfg.dyn_members, cfg.dyn_hidden).to(self.device)
         self.value = ValueEnsemble(d, cfg.val_members, cfg.val_hidden, cfg.gamma,
-                                   cfg.target_every).to(self.device)
+                                   cfg.target_every, cfg.value_targets).to(self.device)
         self.safe_set = SafeSet(d, cfg.head_hidden, cfg.safe_set_bellman_coef, cfg.safe_set_type,
-                                cfg.safe_set_reduction, cfg.target_every).to(self.device)
+                                cfg.safe_set_reduction, cfg.target_every,
+                                cfg.safe_set_target_init).to(self.device)
         self.constraint = LatentClassifier(d, "constraint", cfg.head_hidden).to(self.device)
         self.goal = LatentClassifier(d, "goal", cfg.head_hidden).to(self.device)
         lr = {"dynamics": cfg.dyn_lr, "value": cfg.val_lr, "safe_set": cfg.head_lr, "constraint": cfg.head_lr,
@@ -261,7 +268,8 @@ class LS3(Agent):
             if name == "dynamics":
                 loss = model.loss(self.replay.sample(cfg.batch_size, members=cfg.dyn_members))
             elif name.startswith("value"):
-                loss = model.loss(self.replay.sample(cfg.batch_size, on_policy_only=True),
+                loss = model.loss(self.replay.sample(cfg.batch_size, on_policy_only=True,
+                                                     members=model.batch_members),
                                   "mc" if name == "value_mc" else "td")
             else:
                 loss = model.loss(self.replay.sample(cfg.batch_size))

@@ -152,12 +152,18 @@ class TargetMixin:
 
 
 class ValueEnsemble(nn.Module, TargetMixin):
-    """V(z) = mean over E MLPs (official 5 x (3 x 200)); Huber loss (official ``ValueEnsemble``)."""
+    """V(z) = mean over E MLPs (official 5 x (3 x 200)); Huber loss (official ``ValueEnsemble``).
+
+    ``targets="per_member"`` (official): every member trains on its own batch ([E, B] rows from the
+    replay) against its own target network, V_e <- r + gamma (1 - done) V'_e(z'). ``"ensemble_mean"``
+    (our first version): one shared batch and the ensemble-mean target V' = mean_e V'_e."""
 
     def __init__(self, latent_dim: int, members: int = 5, hidden: Sequence[int] = (200, 200, 200),
-                 gamma: float = 0.99, target_every: int = 100) -> None:
+                 gamma: float = 0.99, target_every: int = 100, targets: str = "per_member") -> None:
         super().__init__()
-        self.gamma = gamma
+        if targets not in ("per_member", "ensemble_mean"):
+            raise ValueError(f"value_targets={targets!r} must be per_member or ensemble_mean")
+        self.gamma, self.targets, self.members = gamma, targets, members
         self.net = EnsembleMLP(members, latent_dim, 1, hidden)
         self.init_target(self.net, target_every)
 
@@ -165,14 +171,22 @@ class ValueEnsemble(nn.Module, TargetMixin):
         """Ensemble-mean value of [N, d] latents -> [N]."""
         return self.net(z).mean(0).squeeze(-1)
 
+    @property
+    def batch_members(self) -> int | None:
+        """Rows to sample per member ([E, B] batches) or None (one shared [B] batch)."""
+        return self.members if self.targets == "per_member" else None
+
     def loss(self, b: dict[str, torch.Tensor], target_kind: str) -> torch.Tensor:
         """``mc``: regress every member on the reward-to-go. ``td``: (r + gamma (1 - done) V_targ(z')),
-        times 0 where r = 0 (goal states pinned to 0; the time limit counts as terminal)."""
+        times 0 where r = 0 (goal states pinned to 0; the time limit counts as terminal). ``b`` holds
+        [E, B] rows (per-member batches) or [B] rows (shared)."""
         if target_kind == "mc":
             target = b["rtg"]
         else:
             with torch.no_grad():
-                v_next = self.target(b["next_z"]).mean(0).squeeze(-1)
+                v_next = self.target(b["next_z"]).squeeze(-1)                  # [E, B]
+                if self.targets == "ensemble_mean":
+                    v_next = v_next.mean(0)
                 target = (b["reward"] + self.gamma * (1 - b["done"]) * v_next) * (b["reward"] != 0)
         prediction = self.net(b["z"]).squeeze(-1)                      # [E, B]
         return F.smooth_l1_loss(prediction, target.expand_as(prediction))
@@ -182,14 +196,19 @@ class SafeSet(nn.Module, TargetMixin):
     """Bellman safe-set classifier f_S(z) (logit), official 3 x 200 (``BellmanSSEnsemble``)."""
 
     def __init__(self, latent_dim: int, hidden: Sequence[int] = (200, 200, 200), gamma_s: float = 0.3,
-                 kind: str = "bellman", reduction: str = "max", target_every: int = 100) -> None:
+                 kind: str = "bellman", reduction: str = "max", target_every: int = 100,
+                 target_init: str = "random") -> None:
         super().__init__()
         if kind not in ("bellman", "bc") or reduction not in ("max", "add"):
             raise ValueError(f"safe_set_type={kind!r} must be bellman or bc; "
                              f"reduction={reduction!r} must be max or add")
+        if target_init not in ("random", "copy"):
+            raise ValueError(f"safe_set_target_init={target_init!r} must be random or copy")
         self.gamma_s, self.kind, self.reduction = gamma_s, kind, reduction
         self.net = MLP(latent_dim, 1, hidden)
         self.init_target(self.net, target_every)
+        if target_init == "random":      # official BellmanSafeSet: its own random net until update 100
+            self.target.load_state_dict(MLP(latent_dim, 1, hidden).state_dict())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).squeeze(-1)

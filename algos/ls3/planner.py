@@ -52,6 +52,7 @@ class PlannerConfig:
     score_last_iteration: bool = False  # official: the last refit is never scored
     sampling: str = "per_step_member"   # per_step_member (official) | ts1
     dynamics_noise: bool = True       # official: sample dz ~ N(m, s^2); False rolls out the mean dz
+    cem_std_unbiased: bool = True     # official: torch's default (unbiased) std of the elites
     safe_set_ignore: bool = False
     constr_ignore: bool = False
 
@@ -142,7 +143,7 @@ class SafeSetCEM:
                     break
                 elite_idx = torch.where(feasible, score, -torch.inf).topk(min(cfg.elites, n_feasible)).indices
                 elites = cand[elite_idx]
-                mean, std = elites.mean(0), elites.std(0, unbiased=False)
+                mean, std = elites.mean(0), elites.std(0, unbiased=cfg.cem_std_unbiased)
                 best = cand[elite_idx[0], 0]
             if n_feasible > 0 and best is not None:
                 return best.cpu().numpy(), {"relaxations": float(relax), "random_action": 0.0,
