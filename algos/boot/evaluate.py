@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.beam_width is not None:
         algo_cfg["beam_width"] = args.beam_width
     env = env_spec_from_config(cast(dict[str, Any], OmegaConf.to_container(cfg.env, resolve=True)))
-    set_threads(int(cfg.threads))
+    set_threads(None if cfg.threads is None else int(cfg.threads))
     device = resolve_device(args.device or str(cfg.device))
     seed = int(cfg.seed if args.seed is None else args.seed)
     algo = build_algorithm(algo_cfg, env, device, seed)

@@ -51,6 +51,7 @@ from rlkit.algos.rlqp.report import (
     solve_all,
     table,
 )
+from rlkit.algos.rlqp.shipped import pretrained
 from rlkit.data import ReplayBuffer
 from rlkit.env_spec import EnvLike, env_factory
 from rlkit.envs.qp.admm import Settings
@@ -209,17 +210,19 @@ class RLQP(Agent):
 
     def write_report(self, run_dir: Path) -> None:
         """End of a run: save ``policy.pt``, and ``comparison.md`` / ``comparison.json`` (mean
-        iterations per set and method: osqp default, fixed rho, the hand active-set rule and the
-        learned policy) on test problems of the training distribution drawn apart from the
-        evaluation set, and on the larger / Maros-Meszaros sets when configured. When the runner
-        kept a best checkpoint (highest ``eval/return`` on the evaluation set, i.e. the
-        validation-selected snapshot), its policy is saved as ``policy_best.pt`` and reported as
-        ``best`` beside the final one."""
+        iterations per set and method: osqp default, fixed rho, the hand active-set rule, the
+        learned policy and, with ``report_shipped``, the policy shipped with rlkit) on test problems
+        of the training distribution drawn apart from the evaluation set, and on the larger /
+        Maros-Meszaros sets when configured. When the runner kept a best checkpoint (highest
+        ``eval/return`` on the evaluation set, i.e. the validation-selected snapshot), its policy is
+        saved as ``policy_best.pt`` and reported as ``best`` beside the final one."""
         from rlkit.checkpoint import load_checkpoint
 
         cfg = self.cfg
         self.policy().save(run_dir / "policy.pt")
         methods = {"osqp": "osqp", "fixed": "fixed", "hand_rule": ActiveSetRule(), "learned": self.policy()}
+        if cfg.report_shipped:
+            methods["shipped"] = pretrained()
         best = run_dir / "checkpoints" / "best.pt"
         if best.is_file():
             methods["best"] = self.policy(load_checkpoint(best)["policy"]["modules"]["learner.actor"])
@@ -253,11 +256,12 @@ class RLQP(Agent):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume bit-exactly: the TD3 learner, the row replay, the counters, the
-        episodes of the round not yet stored and the agent's torch stream."""
+        episodes of the round not yet stored, the seed (it names the training problems) and the
+        agent's torch stream."""
         return {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict(),
                 "episodes": self.episodes, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
                 "update_debt": self.update_debt, "torch_stream": self.torch_stream.state_dict(),
-                "pending": [ep.state() for ep in self.pending]}
+                "pending": [ep.state() for ep in self.pending], "seed": self.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` into an agent built with the same configuration."""
@@ -268,3 +272,7 @@ class RLQP(Agent):
         self.update_debt = float(state["update_debt"])
         self.torch_stream.load_state_dict(state["torch_stream"])
         self.pending = [Episode(**ep) for ep in state["pending"]]
+        if int(state["seed"]) != self.seed:      # the training and evaluation problems follow the seed
+            self.seed = int(state["seed"])
+            self.eval_set = self._held_out(self.seed + EVAL_SEED_OFFSET, self.cfg.eval_per_class)
+            self._osqp_eval = None

@@ -47,6 +47,7 @@ class RLQPConfig:
     report_larger_per_class: int = 0
     report_maros_meszaros: str | None = None
     report_mm_max: int = 1500             # largest n + m of a Maros-Meszaros problem in the report
+    report_shipped: bool = False          # also compare the policy shipped with rlkit (rho="learned")
 
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)

@@ -106,14 +106,23 @@ def plot_comparison(problems: list[QP], results: dict[str, dict[str, Any]], path
     return Path(path)
 
 
+def _fewer(osqp: float, its: float) -> str:
+    ratio = osqp / max(its, 1.0)
+    return f"{ratio:.2f}x fewer" if ratio >= 1 else f"{1 / ratio:.2f}x more"
+
+
 def headline(results: dict[str, dict[str, Any]], n: int) -> str:
-    """One line: the learned policy against OSQP's adaptive rho (and the hand rule) on ``n`` problems."""
+    """One line: the learned policy against OSQP's adaptive rho (and the hand rule, and the policy
+    shipped with rlkit when it was compared) on ``n`` problems."""
     learned, osqp = results["learned"]["iterations"], results["osqp"]["iterations"]
     line = (f"RLQP's learned rho policy vs OSQP's adaptive rho on {n} fresh test problems: "
-            f"{learned:.0f} vs {osqp:.0f} mean ADMM iterations ({osqp / max(learned, 1.0):.2f}x fewer), "
+            f"{learned:.0f} vs {osqp:.0f} mean ADMM iterations ({_fewer(osqp, learned)}), "
             f"solved {results['learned']['solved']:.0%} vs {results['osqp']['solved']:.0%}")
     if "hand_rule" in results:
         line += f"; the hand active-set rule: {results['hand_rule']['iterations']:.0f}"
+    if "shipped" in results:
+        shipped = results["shipped"]["iterations"]
+        line += f"; the policy shipped with rlkit: {shipped:.0f} ({_fewer(osqp, shipped)})"
     return line + "."
 
 
