@@ -329,7 +329,8 @@ def test_value_members_train_on_their_own_batches_against_their_own_targets():
     for value in (official, ours):
         for p in [*value.target.parameters(), *value.net.parameters()]:
             torch.nn.init.zeros_(p)
-        value.target.layers[-1].bias.data[:] = torch.tensor([[-4.0], [-2.0]]).view_as(value.target.layers[-1].bias)
+        bias = value.target.layers[-1].bias
+        bias.data[:] = torch.tensor([-4.0, -2.0]).view_as(bias)
     rows = {"z": torch.zeros(2, 1, 2), "next_z": torch.zeros(2, 1, 2), "reward": -torch.ones(2, 1),
             "done": torch.zeros(2, 1), "rtg": torch.zeros(2, 1)}
     # member 0: -1 + 0.5 * -4 = -3; member 1: -1 + 0.5 * -2 = -2 (Huber of 0 against each)
@@ -358,5 +359,6 @@ def test_navigation_draws_the_obstacle_over_the_robot_and_the_official_constrain
     state, rng = np.array([0.0, 0.0]), np.random.default_rng(0)
     official = ConstraintTeacher(rng, noise=0.0)(state, 20)
     clipped = ConstraintTeacher(rng, noise=0.0, unit_direction=False)(state, 20)
-    assert np.isclose(np.linalg.norm(official), 1.5) and np.allclose(official / 1.5, [88, 75] / np.hypot(88, 75))
+    assert np.isclose(np.linalg.norm(official), 1.5)
+    assert np.allclose(official / 1.5, np.array([88, 75]) / np.hypot(88, 75))
     assert np.allclose(clipped, [1.5, 1.5])
