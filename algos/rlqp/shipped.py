@@ -50,6 +50,13 @@ def solve(P: Any, q: Any, A: Any, l: Any, u: Any, rho: str | RhoPolicy = "osqp",
     return solve_qp(P, q, A, l, u, rho, **settings)
 
 
+def _overrides(run_dir: Path) -> list[str]:
+    """The command-line overrides of a run (Hydra's record), without where its folder went."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    listed = yaml.safe_load(path.read_text()) if path.is_file() else []
+    return [o for o in listed if not o.startswith("hydra.")]
+
+
 def ship(run_dir: Path, name: str = "qp_mixed") -> Path:
     """Write the validation-selected policy of a finished RLQP run (``policy_best.pt``, else
     ``policy.pt``) as the shipped policy ``name``, with what it was trained on and its held-out
@@ -65,7 +72,8 @@ def ship(run_dir: Path, name: str = "qp_mixed") -> Path:
         "check_every": env["check_every"], "eps": env["eps"], "episodes": config["runner"]["steps"],
         "seed": config["seed"], "schedule": {k: algo[k] for k in ("updates_per_step", "update_every",
                                                                     "batch_size", "lr")},
-        "run": str(run_dir.name), "test_iterations": {m: numbers["test"][m] for m in (judged, "osqp")},
+        "command": "run.py " + " ".join(_overrides(run_dir)),
+        "test_iterations": {m: numbers["test"][m] for m in (judged, "osqp")},
         "test_classes": {c: {m: v[m] for m in (judged, "osqp")} for c, v in numbers["test_classes"].items()},
     }
     return policy.save(PRETRAINED / f"{name}.pt")
