@@ -361,6 +361,7 @@ def test_runner_steps_null_runs_the_official_schedule(tmp_path):
     from rlkit.runner import run_experiment
 
     over = ["algo=boot", "env=pendulum_mixed", *TINY_BOOT, "algo.batch_size=2048", "algo.n_epochs=2",
+            "algo.bootstrap=false",                       # the schedule, not bootstrapping (tested above)
             "runner.steps=null", "runner.eval_every=100", "runner.log_every=1", "runner.checkpoint_every=100",
             "runner.eval_episodes=1", "logger.wandb.mode=disabled"]
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
