@@ -64,10 +64,12 @@ def test_a_two_by_two_sweep_runs_on_slurm_and_the_analysis_reads_it(slurm_env, t
     assert runs.groupby("group")["seed"].nunique().to_dict() == {"algo.lr=0.0003": 2, "algo.lr=0.001": 2}
 
 
-def test_a_job_requeued_after_its_first_checkpoint_resumes_exactly(slurm_env, tmp_path):
-    """``scontrol requeue`` kills the job and runs it again from the start; the run directory does
-    not depend on the job id, so the runner resumes from its last checkpoint. The metrics equal an
-    uninterrupted run's, and the sweep holds one run."""
+@pytest.mark.parametrize("how", ["scontrol_requeue", "preemption_signal"])
+def test_a_job_requeued_after_its_first_checkpoint_resumes_exactly(slurm_env, tmp_path, how):
+    """``scontrol requeue`` kills the job and runs it again from the start; a preemption or time
+    limit (Slurm's USR2 ahead of it, sent here with ``scancel --signal``) makes submitit requeue it.
+    The run directory does not depend on the job id, so the runner resumes from its last
+    checkpoint: the metrics equal an uninterrupted run's, and the sweep holds one run."""
     long = ["runner.steps=150", "runner.eval_every=50", "runner.log_every=10", "runner.checkpoint_every=10",
             "algo.num_steps=128", "seed=0"]
     reference = tmp_path / "reference"                                 # the same run, uninterrupted, meanwhile
@@ -85,7 +87,9 @@ def test_a_job_requeued_after_its_first_checkpoint_resumes_exactly(slurm_env, tm
         if done and ids:
             metrics = pd.read_csv(done[0].parents[1] / "metrics.csv")
             assert metrics["step"].max() < 150, "the run finished before it could be requeued"
-            subprocess.run(["scontrol", "requeue", ids[0]], env=slurm_env, check=True, timeout=30)
+            interrupt = (["scontrol", "requeue", ids[0]] if how == "scontrol_requeue"
+                         else ["scancel", "--signal=USR2", ids[0]])
+            subprocess.run(interrupt, env=slurm_env, check=True, timeout=30)
             requeued = True
         time.sleep(0.2)
     assert requeued, "no checkpoint appeared in 180 s"
