@@ -41,11 +41,13 @@ def load_claim(name: str) -> dict:
 
 
 def arm_command(claim: dict, arm: str, seeds: int, workers: int, sweep_dir: Path, tiny: bool) -> list[str]:
-    """The multirun of one arm: shared overrides, the arm's overrides, every seed."""
+    """The multirun of one arm: shared overrides, the arm's overrides, every seed (in parallel on
+    joblib's workers; a single seed or worker runs in the sweep's own process)."""
     extra = claim.get("tiny", []) if tiny else []
+    parallel = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={workers}"] if min(seeds, workers) > 1 else []
     return [sys.executable, str(ROOT / "run.py"), "-m", *claim.get("overrides", []), *claim["arms"][arm],
-            *extra, f"label={arm}", "seed=" + ",".join(map(str, range(seeds))), "hydra/launcher=joblib",
-            f"hydra.launcher.n_jobs={workers}", f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=s${seed}"]
+            *extra, f"label={arm}", "seed=" + ",".join(map(str, range(seeds))), *parallel,
+            f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=s${seed}"]
 
 
 def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: bool,
