@@ -90,7 +90,7 @@ class RLQP(Agent):
         self.buffer = ReplayBuffer((F,), (1,), cfg.buffer_rows, device=self.device, seed=seed, gamma=cfg.gamma)
         self.episodes, self.env_steps, self.grad_steps = 0, 0, 0
         self.update_debt = 0.0
-        self.collector = EpisodeCollector(self.env, cfg, cfg.workers)
+        self.collector = EpisodeCollector(self.env, cfg)
         self.pending: list[Episode] = []    # episodes of the current round not yet stored
         self.eval_set = self._held_out(seed + EVAL_SEED_OFFSET, cfg.eval_per_class)
         self._osqp_eval: dict[str, float] | None = None

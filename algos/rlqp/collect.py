@@ -117,8 +117,8 @@ class EpisodeCollector:
     processes (started on first use; forked where the platform can, so a script needs
     no ``if __name__ == "__main__"`` guard; each worker builds its own env and actor)."""
 
-    def __init__(self, env: QPEnv, cfg: RLQPConfig, workers: int) -> None:
-        self.env, self.cfg, self.workers = env, cfg, workers
+    def __init__(self, env: QPEnv, cfg: RLQPConfig) -> None:
+        self.env, self.cfg, self.workers = env, cfg, cfg.workers
         self._pool: ProcessPoolExecutor | None = None
 
     def round(self, actor: Actor, seed: int, episodes: list[int], random_phase: list[bool]) -> list[Episode]:
