@@ -10,6 +10,7 @@ joblib launcher), then read the run directories back into a table and the verdic
 A claim is ``benchmarks/claims/<name>.yaml``: ``title``, ``description``, ``overrides`` (shared by
 every arm), ``arms`` (arm -> its overrides), ``seeds``, ``metrics`` (column -> reduction of a logged
 metric, see ``rlkit.analysis.reduce_metric``), ``rules`` (the pass rule, fixed before the runs),
+``secondary_rules`` (optional, also fixed before the runs, reported beside the verdict),
 ``results`` (where the table goes), ``curves`` (optional: the logged metrics saved as curves beside the
 table in ``<name>_curves.csv``; default: those the metric columns reduce) and ``tiny`` (overrides of the
 smoke test). Run directories live
@@ -70,7 +71,7 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
             raise SystemExit(f"error: arm {arm!r} failed (exit {done.returncode}); rerun the same command "
                              "to resume its runs")
     values = claim_values(dirs, claim["metrics"])
-    table, passed = claim_table(values, claim["metrics"], claim["rules"])
+    table, passed = claim_table(values, claim["metrics"], claim["rules"], claim.get("secondary_rules", []))
     path = results or (out_dir / name / "results.md" if tiny else ROOT / claim["results"])
     command = shlex.join([".venv/bin/python", "benchmarks/claim.py", *sys.argv[1:]])
     counts = f"{seeds} seeds per arm" + "".join(f", {n} for {arm}" for arm, n in per_arm.items())

@@ -300,11 +300,25 @@ def check_rule(rule: str, values: pd.DataFrame) -> tuple[bool, str]:
     return bool(ok_each.all()), f"{int(ok_each.sum())} of {len(ok_each)} seeds"
 
 
-def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str | dict]
-                ) -> tuple[list[str], bool]:
+def _rule_lines(rule: str | dict, values: pd.DataFrame) -> tuple[list[str], bool]:
+    if isinstance(rule, str):
+        ok, detail = check_rule(rule, values)
+        return [f"- `{rule}`: {'holds' if ok else 'fails'} ({detail})"], ok
+    groups = [[(r, *check_rule(r, values)) for r in group] for group in rule["any"]]
+    ok = any(all(g_ok for _, g_ok, _ in group) for group in groups)
+    lines = [f"- any of the following groups ({'holds' if ok else 'fails'}):"]
+    for i, group in enumerate(groups):
+        lines += [f"  - group {i + 1}: `{r}`: {'holds' if g_ok else 'fails'} ({d})" for r, g_ok, d in group]
+    return lines, ok
+
+
+def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str | dict],
+                secondary: list[str | dict] = ()) -> tuple[list[str], bool]:
     """Markdown lines (arm means with 95% bootstrap intervals, per-seed values, the rules and their
     verdicts) and whether every rule holds. A rule is a :func:`check_rule` string, or
-    ``{any: [[rule, ...], [rule, ...]]}``: holds when every rule of at least one group holds."""
+    ``{any: [[rule, ...], [rule, ...]]}``: holds when every rule of at least one group holds.
+    ``secondary`` rules (also written before the runs) are reported with their verdicts but do not
+    enter the verdict."""
     cols = list(metrics)
     lines = ["| arm | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for arm, g in values.groupby("arm", sort=False):
@@ -320,16 +334,12 @@ def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str 
     lines += ["", "Pass rule (written before the runs; every line must hold):", ""]
     passed = True
     for rule in rules:
-        if isinstance(rule, str):
-            ok, detail = check_rule(rule, values)
-            lines.append(f"- `{rule}`: {'holds' if ok else 'fails'} ({detail})")
-        else:
-            groups = [[(r, *check_rule(r, values)) for r in group] for group in rule["any"]]
-            ok = any(all(g_ok for _, g_ok, _ in group) for group in groups)
-            lines.append(f"- any of the following groups ({'holds' if ok else 'fails'}):")
-            for i, group in enumerate(groups):
-                lines += [f"  - group {i + 1}: `{r}`: {'holds' if g_ok else 'fails'} ({d})"
-                          for r, g_ok, d in group]
+        rule_lines, ok = _rule_lines(rule, values)
+        lines += rule_lines
         passed = passed and ok
+    if secondary:
+        lines += ["", "Secondary rules (written before the runs; reported, not part of the verdict):", ""]
+        for rule in secondary:
+            lines += _rule_lines(rule, values)[0]
     lines += ["", f"**Verdict: {'PASS' if passed else 'FAIL'}**"]
     return lines, passed

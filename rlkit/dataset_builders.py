@@ -7,7 +7,8 @@ names its builder (``dataset_builder: rlkit.dataset_builders.pendulum_mixed``), 
 - ``pendulum_mixed`` (CPU checks, seconds): Pendulum-v1 with a scripted energy-pumping swing-up +
   PD stabiliser. Training set: the controller with Gaussian action noise sigma 0.5 (15 episodes),
   sigma 1.5 (10) and uniform random actions (5) = 6,000 steps. Held-out ``pendulum_mixed_iid``: the
-  same three behaviours, 5 episodes each, new seeds. Held-out ``pendulum_mixed_shifted``: the
+  same three behaviours, 5 episodes each, new seeds; ``pendulum_mixed_val`` (checkpoint selection)
+  likewise with other seeds. Held-out ``pendulum_mixed_shifted``: the
   controller with other gains and sigma 1.0 (10 episodes): a coverage shift.
 - ``<env>-<level>`` for gymnasium v5 MuJoCo envs (``python -m rlkit.dataset_builders mujoco --env Hopper-v5``):
   our SAC is trained; ``medium`` rolls out the first checkpoint whose evaluation return reaches
@@ -90,12 +91,20 @@ def pendulum_mixed(split: str = "train") -> OfflineDataset:
         return _pendulum_episodes([(5, 0.5, {}), (5, 1.5, {}), (5, None, {})], seed=1)
     if split == "shifted":
         return _pendulum_episodes([(10, 1.0, {"kp": 6.0, "kd": 1.0, "pump": 0.25, "switch": 0.95})], seed=2)
-    raise ValueError(f"split={split!r}; use train, iid or shifted")
+    if split == "val":
+        return _pendulum_episodes([(5, 0.5, {}), (5, 1.5, {}), (5, None, {})], seed=3)
+    raise ValueError(f"split={split!r}; use train, val, iid or shifted")
 
 
 def pendulum_mixed_iid() -> OfflineDataset:
     """Held-out set of ``pendulum_mixed``: the same behaviours, new seeds."""
     return pendulum_mixed("iid")
+
+
+def pendulum_mixed_val() -> OfflineDataset:
+    """Validation set of ``pendulum_mixed`` (checkpoint selection): as ``pendulum_mixed_iid``,
+    other seeds."""
+    return pendulum_mixed("val")
 
 
 def pendulum_mixed_shifted() -> OfflineDataset:
@@ -105,6 +114,7 @@ def pendulum_mixed_shifted() -> OfflineDataset:
 
 #: The builders of the command line (``python -m rlkit.dataset_builders <name>``).
 BUILDERS = {"pendulum_mixed": pendulum_mixed, "pendulum_mixed_iid": pendulum_mixed_iid,
+            "pendulum_mixed_val": pendulum_mixed_val,
             "pendulum_mixed_shifted": pendulum_mixed_shifted}
 
 

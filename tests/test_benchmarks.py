@@ -85,6 +85,8 @@ def test_claim_table_reports_means_intervals_and_any_groups():
     text = "\n".join(lines)
     assert passed and "| a | 2 | 2 [1, 3] |" in text and "**Verdict: PASS**" in text
     assert not claim_table(VALUES, metrics, [{"any": [["a.x > 5"], ["b.x > 5"]]}])[1]
+    lines, passed = claim_table(VALUES, metrics, ["b.x > 2"], secondary=["a.x > 5"])
+    assert passed and "- `a.x > 5`: fails" in "\n".join(lines)       # reported, not in the verdict
 
 
 def test_metric_reductions(tmp_path):

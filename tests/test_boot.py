@@ -295,8 +295,9 @@ def test_agent_evaluates_with_planner_and_reports_nll(pendulum_env):
     ev = agent.evaluate(2)
     assert ev["eval/length"] == 3 and math.isfinite(ev["eval/return"])
     nll = agent.nll(agent.windows)
-    assert set(nll) == {"loss", "obs", "action", "reward", "value", "all", "model"}
-    assert all(0 < v < 10 for v in nll.values())
+    assert set(nll) == {"loss", "obs", "action", "reward", "value", "all", "model", "argmax_rmse_bins"}
+    assert all(0 < nll[k] < 10 for k in nll if k != "argmax_rmse_bins")
+    assert 0 <= nll["argmax_rmse_bins"] < agent.cfg.n_bins
     parts = [nll["obs"], nll["reward"], nll["value"]]          # model: obs, reward and reward-to-go tokens
     assert min(parts) <= nll["model"] <= max(parts)
     open_loop = agent.open_loop_error(agent.windows, steps=5, n=32)
@@ -305,6 +306,22 @@ def test_agent_evaluates_with_planner_and_reports_nll(pendulum_env):
     for name in agent.heldout:
         assert f"eval/{name}/open_loop_rmse_bins" in ev and f"eval/{name}/model" in ev
     assert agent.act(np.zeros(3)).shape == (1,)
+
+
+def test_heldout_curves_leave_training_unchanged(pendulum_env):
+    """heldout_every adds the held-out metrics to every N-th real-data step's metrics (the curves
+    and the best-validation checkpoint of the claim) without changing what is trained."""
+    sets = {"heldout": {"val": "local:pendulum_mixed_val"},
+            "heldout_builders": {"val": PENDULUM_BUILDER + "_val"}, "generation_epoch_thresh": 0.0}
+    plain = BooT(BooTConfig(**TINY, **sets), pendulum_env, seed=0)
+    curves = BooT(BooTConfig(**TINY, **sets, heldout_every=2), pendulum_env, seed=0)
+    for step in range(1, 5):
+        a, b = plain.train_step(), curves.train_step()
+        assert ("eval/val/model" in b) == (step % 2 == 0) and "eval/val/model" not in a
+        assert a["loss/train"] == b["loss/train"] and a["loss/bootstrap"] == b["loss/bootstrap"]
+    assert b["eval/val/model"] == curves.heldout_metrics()["eval/val/model"]
+    with pytest.raises(Exception, match="heldout_every"):
+        BooTConfig(**TINY, heldout_every=-1)
 
 
 def test_rollout_plans_episodes_in_lockstep():
@@ -350,8 +367,11 @@ def test_pendulum_splits_differ_and_are_cached(tmp_path, monkeypatch):
     assert len(train) == 6000 and (tmp_path / "pendulum_mixed.hdf5").exists()
     assert len(load_dataset("local:pendulum_mixed_shifted", PENDULUM_BUILDER + "_shifted")) == 2000
     iid = load_dataset("local:pendulum_mixed_iid", "rlkit.dataset_builders:pendulum_mixed_iid")
+    val = load_dataset("local:pendulum_mixed_val", PENDULUM_BUILDER + "_val")
     assert len(load_dataset("local:pendulum_mixed")) == 6000       # cached: no builder needed now
+    assert len(val) == len(iid) == 3000
     assert not np.allclose(train.observations[:200], iid.observations[:200])
+    assert not np.allclose(val.observations[:200], iid.observations[:200])
 
 
 def test_runner_steps_null_runs_the_official_schedule(tmp_path):

@@ -107,6 +107,7 @@ class BooTConfig:
     heldout_builders: dict[str, str] = field(default_factory=dict)  # name -> builder of a local: file
     eval_generation_batches: int = 0      # > 0: generated s_t against the data's s_t on this many batches
     eval_open_loop_steps: int = 5         # > 0: open-loop prediction error over this many transitions
+    heldout_every: int = 0                # > 0: the held-out metrics every this many real-data steps too
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
@@ -122,6 +123,8 @@ class BooTConfig:
             raise ConfigError(f"algo.generation_len={self.generation_len} must be in [1, seq_len)")
         if not 0 <= self.eval_open_loop_steps < self.seq_len:
             raise ConfigError(f"algo.eval_open_loop_steps={self.eval_open_loop_steps} must be in [0, seq_len)")
+        if self.heldout_every < 0:
+            raise ConfigError(f"algo.heldout_every={self.heldout_every} must be >= 0 (0: only at evaluation)")
         for name in ("n_bins", "seq_len", "batch_size", "horizon", "beam_width", "n_expand",
                      "max_context_transitions", "generation_num"):
             if getattr(self, name) < 1:
@@ -301,6 +304,9 @@ class BooT(Agent):
         if self.cursor >= len(self.order):
             self.epoch, self.cursor = self.epoch + 1, 0
             self.order = torch.randperm(len(self.windows), generator=self.generator)
+        real_steps = self.epoch * self.steps_per_epoch + self.cursor // cfg.batch_size
+        if cfg.heldout_every and real_steps % cfg.heldout_every == 0:
+            out |= self.heldout_metrics()
         out.update({"stats/lr": self.optimizer.param_groups[0]["lr"], "stats/epoch": float(self.epoch),
                     "stats/bootstrapping": float(self.bootstrapping), "train/env_steps": 0.0,
                     "train/grad_steps": float(self.grad_steps)})
@@ -312,25 +318,31 @@ class BooT(Agent):
         """Teacher-forced next-token NLL (nats/token) on ``windows``: the training loss, the
         unweighted NLL per token type (obs / action / reward / value), and ``model``: the unweighted
         NLL of the observation, reward and reward-to-go tokens together (what a model-based planner
-        uses; the behaviour actions are left out), masked positions excluded."""
+        uses; the behaviour actions are left out), masked positions excluded; from the same forward
+        pass, ``argmax_rmse_bins``: the bin RMSE of the argmax observation tokens (positions
+        unmasked in the whole batch)."""
         self.model.eval()
         D, od, ad = self.model.transition_dim, self.model.obs_dim, self.model.act_dim
-        sums, counts, loss_sum = torch.zeros(4), torch.zeros(4), 0.0
+        sums, counts, loss_sum, sq_errs = torch.zeros(4), torch.zeros(4), 0.0, []
         kind = torch.tensor([0] * od + [1] * ad + [2, 3])
         for idx in torch.arange(len(windows)).split(batch_size):
             X, Y, mask = windows.batch(idx, self.device)
-            loss, weighted = trajectory_loss(self.model(X), Y, mask, self.weights)
+            logits = self.model(X)
+            loss, weighted = trajectory_loss(logits, Y, mask, self.weights)
             loss_sum += float(loss) * len(idx)
             ce = (weighted / self.weights.to(weighted)[(torch.arange(Y.shape[1]) + 1) % D]).cpu()
             types = kind[(torch.arange(Y.shape[1]) + 1) % D].expand_as(ce)
             m = mask.cpu()
             sums += torch.zeros(4).index_add_(0, types[m], ce[m])
             counts += torch.zeros(4).index_add_(0, types[m], torch.ones(int(m.sum())))
+            is_obs = ((torch.arange(Y.shape[1], device=Y.device) + 1) % D < od) & mask.all(0)
+            sq_errs.append(((logits.argmax(-1) - Y)[:, is_obs].float() ** 2).reshape(-1).cpu())
         per = (sums / counts.clamp(min=1)).tolist()
         model = [0, 2, 3]
         return {"loss": loss_sum / len(windows), "obs": per[0], "action": per[1], "reward": per[2],
                 "value": per[3], "all": float(sums.sum() / counts.sum()),
-                "model": float(sums[model].sum() / counts[model].sum().clamp(min=1))}
+                "model": float(sums[model].sum() / counts[model].sum().clamp(min=1)),
+                "argmax_rmse_bins": float(torch.cat(sq_errs).mean().sqrt())}
 
     @torch.no_grad()
     def open_loop_error(self, windows: TrajectoryWindows, steps: int, n: int = 256,
@@ -361,19 +373,6 @@ class BooT(Agent):
         err = (made - real) ** 2
         return {"open_loop_rmse_bins": float(err.mean().sqrt()),
                 "open_loop_last_rmse_bins": float(err[:, -1].mean().sqrt())}
-
-    @torch.no_grad()
-    def argmax_error(self, windows: TrajectoryWindows, batch_size: int = 512) -> float:
-        """Bin RMSE of the model's argmax prediction of the observation tokens on ``windows``."""
-        self.model.eval()
-        D, od = self.model.transition_dim, self.model.obs_dim
-        errs = []
-        for idx in torch.arange(len(windows)).split(batch_size):
-            X, Y, mask = windows.batch(idx, self.device)
-            pred = self.model(X).argmax(-1)
-            is_obs = ((torch.arange(Y.shape[1], device=Y.device) + 1) % D < od) & mask.all(0)
-            errs.append(((pred - Y)[:, is_obs].float() ** 2).reshape(-1).cpu())
-        return float(torch.cat(errs).mean().sqrt())
 
     @torch.no_grad()
     def generation_error(self, n_batches: int, seed: int | None = None) -> dict[str, float]:
@@ -422,6 +421,19 @@ class BooT(Agent):
                 "generated_checked": float(len(errors)), "generated_with_stop": float(with_stop),
                 "generated_from_padded": from_padded / max(counted, 1)}
 
+    def heldout_metrics(self, seed: int | None = None) -> dict[str, float]:
+        """On each ``heldout`` dataset: the NLL per token type, the argmax error and the open-loop
+        error (``eval/<name>/...``); the open-loop windows are drawn with ``seed`` (default:
+        ``rlkit.seeding.eval_seed``), so every call scores the same windows. With ``heldout_every``
+        training reports them along the way (learning curves, ``reduce: at_best``)."""
+        base, out = eval_seed(self.seed, seed), {}
+        for name, windows in self.heldout.items():
+            out |= {f"eval/{name}/{k}": v for k, v in self.nll(windows).items()}
+            if self.cfg.eval_open_loop_steps:
+                out |= {f"eval/{name}/{k}": v for k, v in
+                        self.open_loop_error(windows, self.cfg.eval_open_loop_steps, seed=base).items()}
+        return out
+
     def evaluate(self, episodes: int, seed: int | None = None) -> dict[str, float]:
         """``episodes`` planned episodes in one batch (env k resets with ``seed + k``, the planner
         draws from a generator seeded by ``seed``; default: ``rlkit.seeding.eval_seed``); the NLL
@@ -443,12 +455,7 @@ class BooT(Agent):
             out["eval/normalized_score"] = float(np.mean(normalized_score(family, res["return"])))
         for env in envs:
             env.close()
-        for name, windows in self.heldout.items():
-            out |= {f"eval/{name}/{k}": v for k, v in self.nll(windows).items()}
-            out[f"eval/{name}/argmax_rmse_bins"] = self.argmax_error(windows)
-            if self.cfg.eval_open_loop_steps:
-                out |= {f"eval/{name}/{k}": v for k, v in
-                        self.open_loop_error(windows, self.cfg.eval_open_loop_steps, seed=base).items()}
+        out |= self.heldout_metrics(seed)
         if self.cfg.eval_generation_batches:
             checks = self.generation_error(self.cfg.eval_generation_batches, base)
             out |= {f"eval/{k}": v for k, v in checks.items()}
