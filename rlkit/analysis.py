@@ -230,8 +230,9 @@ def claim_values(arm_dirs: dict[str, Path], metrics: dict[str, dict]) -> pd.Data
 
 
 def curve_metrics(metrics: dict[str, dict]) -> list[str]:
-    """The logged metrics that a claim's metric columns reduce (the curves worth keeping)."""
-    return list(dict.fromkeys(spec["metric"] for spec in metrics.values() if "metric" in spec))
+    """The logged metrics that a claim's metric columns reduce or select by (the curves worth keeping)."""
+    names = [spec[key] for spec in metrics.values() for key in ("metric", "by") if key in spec]
+    return [n for n in dict.fromkeys(names) if n != "step"]
 
 
 def claim_curves(arm_dirs: dict[str, Path], metrics: list[str]) -> pd.DataFrame:
