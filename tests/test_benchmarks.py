@@ -1,6 +1,7 @@
 """Every benchmark script runs with tiny arguments, every claim of benchmarks/claims/ runs end to
 end through the runner (``--tiny``), and the claim analysis reads values and rules correctly."""
 
+import json
 import math
 import subprocess
 import sys
@@ -123,3 +124,22 @@ def test_evaluate_reduction_scores_the_final_policy_on_another_split(tmp_path):
     value = reduce_metric(run, tmp_path, {"evaluate": {"grid_set": "train"}, "episodes": 3})
     assert math.isfinite(value)
     assert value == agent.evaluate(3)["eval/return"]                       # the run's evaluation seeds
+
+
+def test_rlqp_classes_reports_ratios_against_the_floor(tmp_path):
+    def cls(osqp, floor, best, hand):
+        return {"osqp": {"mean": osqp, "sgm": osqp}, "floor": {"mean": floor, "sgm": floor},
+                "best": {"mean": best, "sgm": best}, "hand_rule": {"mean": hand, "sgm": hand}}
+
+    for seed, best in ((0, 100.0), (1, 300.0)):
+        run = tmp_path / "release_ratio" / f"s{seed}"
+        run.mkdir(parents=True)
+        comparison = {"test_classes": {"control": cls(600.0, 75.0, best, 200.0)},
+                      "larger_classes": {"lasso": cls(90.0, 75.0, 90.0, 90.0)}}
+        (run / "comparison.json").write_text(json.dumps(comparison))
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rlqp_classes.py"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    # attainable 600 / 75 = 8; per-seed ratios 6 and 2, mean 4; one seed at 3x; hand rule 3x
+    assert "| control | 600 | 75 | 8.00 | 4.00 (6.00, 2.00) | 3.00 | 600 / 200 | 1 of 2 |" in out.stdout
+    assert "| lasso | 90 | 75 | 1.20 | 1.00 (1.00, 1.00) |" in out.stdout
