@@ -136,6 +136,9 @@ def test_non_relabelled_slots_are_plain_pearl():
     for i in range(32):
         if i not in changed:
             assert torch.equal(ba["reward"][i], bb["reward"][i]) and torch.equal(ba["obs"][i], bb["obs"][i])
+    # the diagnostics: shares of positive (sparse) rewards in the context and the RL batch
+    assert stats["htr/rl_reward_positive"] == float((bb["reward"] > 0).float().mean()) > 0
+    assert stats["htr/context_reward_positive"] > 0
 
 
 def test_ec_cluster_keeps_only_episodes_that_earn_reward():

@@ -263,7 +263,8 @@ class PEARL(Agent):
                             ctx[k][i], rl[k][i] = slot[0][k], slot[1][k]
         context = self.context_tensor(ctx, ctx["reward"])
         stats = {"htr/relabelled_slots": relabelled / cfg.meta_batch,
-                 "htr/context_reward_positive": float((ctx["reward"] > 0).float().mean())}
+                 "htr/context_reward_positive": float((ctx["reward"] > 0).float().mean()),
+                 "htr/rl_reward_positive": float((rl["reward"] > 0).float().mean())}
         return context.to(self.device), {k: v.to(self.device) for k, v in rl.items()}, stats
 
     def _relabel_slot(self, task: int):
