@@ -137,7 +137,7 @@ def test_rlqp_classes_reports_ratios_against_the_floor(tmp_path):
         comparison = {"test_classes": {"control": cls(600.0, 75.0, best, 200.0)},
                       "larger_classes": {"lasso": cls(90.0, 75.0, 90.0, 90.0)}}
         (run / "comparison.json").write_text(json.dumps(comparison))
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rlqp_classes.py"), str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "rlkit.algos.rlqp.analyse", "classes", str(tmp_path)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     # attainable 600 / 75 = 8; per-seed ratios 6 and 2, mean 4; one seed at 3x; hand rule 3x
