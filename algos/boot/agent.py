@@ -256,6 +256,8 @@ class BooT(Agent):
         if cfg.bootstrap_control:   # same extra step, on real windows instead of generated ones
             n = int(X.shape[0] * gen.num * gen.confidence_factor) if gen.confidence_type == "ratio" \
                 else X.shape[0]
+            if n == 0:      # a short last batch keeps no generation either: no extra step
+                return {"stats/generated": 0.0}
             idx = torch.randint(0, len(self.windows), (n,), generator=self.generator)
             Xc, Yc, mc = self.windows.batch(idx, self.device)
             return {"loss/bootstrap": self._step(Xc, Yc, mc), "stats/generated": float(n)}
