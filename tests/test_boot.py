@@ -287,8 +287,8 @@ def test_control_arm_uses_real_windows(pendulum_env):
     agent = BooT(BooTConfig(**TINY, generation_epoch_thresh=0.0, bootstrap_control=True), pendulum_env, seed=0)
     m = agent.train_step()
     assert m["stats/generated"] == 16 and "stats/confidence" not in m
-    agent = BooT(BooTConfig(**{**TINY, "generation_num": 1}, generation_epoch_thresh=0.0, bootstrap_control=True),
-                 pendulum_env, seed=0)
+    cfg = BooTConfig(**{**TINY, "generation_num": 1}, generation_epoch_thresh=0.0, bootstrap_control=True)
+    agent = BooT(cfg, pendulum_env, seed=0)
     agent.cursor = len(agent.order) - 3        # a short last batch: int(3 windows x 1 x 0.25) keeps none
     m = agent.train_step()
     assert m["stats/generated"] == 0 and "loss/bootstrap" not in m and math.isfinite(m["loss/train"])
