@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -314,7 +315,7 @@ def _rule_lines(rule: str | dict, values: pd.DataFrame) -> tuple[list[str], bool
 
 
 def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str | dict],
-                secondary: list[str | dict] = ()) -> tuple[list[str], bool]:
+                secondary: Sequence[str | dict] = ()) -> tuple[list[str], bool]:
     """Markdown lines (arm means with 95% bootstrap intervals, per-seed values, the rules and their
     verdicts) and whether every rule holds. A rule is a :func:`check_rule` string, or
     ``{any: [[rule, ...], [rule, ...]]}``: holds when every rule of at least one group holds.

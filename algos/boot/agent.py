@@ -428,7 +428,7 @@ class BooT(Agent):
         error (``eval/<name>/...``); the open-loop windows are drawn with ``seed`` (default:
         ``rlkit.seeding.eval_seed``), so every call scores the same windows. With ``heldout_every``
         training reports them along the way (learning curves, ``reduce: at_best``)."""
-        base, out = eval_seed(self.seed, seed), {}
+        base, out = eval_seed(self.seed, seed), dict[str, float]()
         for name, windows in self.heldout.items():
             out |= {f"eval/{name}/{k}": v for k, v in self.nll(windows).items()}
             if self.cfg.eval_open_loop_steps:
