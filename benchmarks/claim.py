@@ -9,11 +9,12 @@ joblib launcher), then read the run directories back into a table and the verdic
 
 A claim is ``benchmarks/claims/<name>.yaml``: ``title``, ``description``, ``overrides`` (shared by
 every arm), ``arms`` (arm -> its overrides), ``seeds``, ``metrics`` (column -> reduction of a logged
-metric, see ``rlkit.analysis.reduce_metric``), ``rules`` (the pass rule, fixed before the runs),
-``secondary_rules`` (optional, also fixed before the runs, reported beside the verdict),
-``results`` (where the table goes), ``curves`` (optional: the logged metrics saved as curves beside the
-table in ``<name>_curves.csv``; default: those the metric columns reduce) and ``tiny`` (overrides of the
-smoke test). Run directories live
+metric, see ``rlkit.analysis.reduce_metric``), ``rules`` (the pass rule, fixed before the runs; empty
+for a diagnostic experiment), ``secondary_rules`` (optional, also fixed before the runs, reported
+beside the verdict), ``results`` (where the table goes), ``curves`` (optional: the logged metrics
+saved as curves beside the table in ``<name>_curves.csv``; default: those the metric columns reduce),
+``tiny`` (overrides of the smoke test) and ``tiny_arms`` (optional: the arms the smoke test runs).
+Run directories live
 under ``--out-dir/<name>/<arm>/s<seed>``; rerunning the same command resumes killed runs exactly.
 """
 
@@ -60,7 +61,8 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
     seeds = seeds or int(claim["seeds"])
     start = time.time()
     dirs = {}
-    for arm in claim["arms"]:
+    arms = claim.get("tiny_arms", claim["arms"]) if tiny else claim["arms"]
+    for arm in arms:
         dirs[arm] = out_dir / name / arm
         if report_only:
             continue

@@ -59,7 +59,7 @@ class PerParticle:
         self.p = planner
 
     @torch.no_grad()
-    def score(self, z0: torch.Tensor, actions: torch.Tensor):
+    def score(self, z0: torch.Tensor, actions: torch.Tensor, s0: torch.Tensor | None = None):
         p, cfg = self.p, self.p.cfg
         N, H, _ = actions.shape
         goal = torch.zeros(cfg.particles, N, H, device=z0.device)

@@ -6,7 +6,8 @@ on the straight line from start to goal. Action (dx, dy) in [-3, 3]^2;
 s' = clip(s + a + 0.125 N(0, I), [0, 180] x [0, 150]); once inside the obstacle the state is frozen
 for the rest of the episode. Reward -1 if the current (pre-move) state is outside the goal ball, else 0;
 100 steps, no early termination. ``info``: ``constraint`` (next state in the obstacle), ``success``
-(the pre-move state is in the goal ball, i.e. reward 0), ``state``, ``next_state``.
+(the pre-move state is in the goal ball, i.e. reward 0), ``state``, ``next_state`` and ``progress``
+(:func:`route_progress` of the next state: how far along the demos' route it is).
 
 Observation: uint8 RGB [3, S, S] (S = 64, or 32 for CPU runs): black background, red disc of radius
 10 at the robot, blue rectangle with a 1-unit black outline for the obstacle drawn over it (as the
@@ -22,6 +23,7 @@ then the goal; first action uniform; Gaussian action noise std 1.2) and :func:`c
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium as gym
@@ -34,6 +36,7 @@ START, GOAL, GOAL_RADIUS = np.array([30.0, 75.0]), np.array([150.0, 75.0]), 3.0
 OBSTACLE = ((75.0, 100.0), (55.0, 95.0))          # open intervals in x and y
 MAX_ACTION, NOISE, ROBOT_RADIUS, HORIZON = 3.0, 0.125, 10.0, 100
 TEACHER_NOISE = 1.2                                # (high - low) / 5
+DEMO_ROUTE = np.array([START, [30.0, 15.0], [150.0, 15.0], GOAL])   # the teacher's waypoints
 
 
 def in_obstacle(s: np.ndarray) -> np.ndarray:
@@ -44,6 +47,48 @@ def in_obstacle(s: np.ndarray) -> np.ndarray:
 
 def in_goal(s: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(s) - GOAL, axis=-1) < GOAL_RADIUS
+
+
+def noise_free_step(s: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """The dynamics without noise for positions [..., 2] and actions [..., 2]: frozen inside the
+    obstacle, else clip(s + clip(a), world)."""
+    moved = np.clip(s + np.clip(a, -MAX_ACTION, MAX_ACTION), 0, WORLD)
+    return np.where(in_obstacle(s)[..., None], s, moved)
+
+
+def route_progress(s: np.ndarray) -> np.ndarray:
+    """Fraction in [0, 1] of the demos' route (start, (30, 15), (150, 15), goal; 240 units) up to its
+    point nearest to each position [..., 2]: 0 at the start, 1 at the goal."""
+    s = np.asarray(s, dtype=float)[..., None, :]
+    a, b = DEMO_ROUTE[:-1], DEMO_ROUTE[1:]
+    length = np.linalg.norm(b - a, axis=-1)
+    u = np.clip(((s - a) * (b - a)).sum(-1) / length**2, 0, 1)                 # [..., segments]
+    distance = np.linalg.norm(s - (a + u[..., None] * (b - a)), axis=-1)
+    nearest = distance.argmin(-1)
+    before = np.concatenate([[0.0], np.cumsum(length)])
+    along = before[nearest] + np.take_along_axis(u * length, nearest[..., None], -1)[..., 0]
+    return along / length.sum()
+
+
+@functools.cache
+def optimal_steps() -> np.ndarray:
+    """Fewest noise-free steps from every integer position to the goal ball, [181, 151] indexed by
+    (x, y), integer actions in [-3, 3]^2 (inf inside the obstacle, which is absorbing). With reward -1
+    per step outside the goal, the optimal value is V*(s) = -(1 - gamma^n(s)) / (1 - gamma).
+    Computed once (read-only)."""
+    xs, ys = np.meshgrid(np.arange(WORLD[0] + 1), np.arange(WORLD[1] + 1), indexing="ij")
+    cells = np.stack([xs, ys], -1)
+    blocked = in_obstacle(cells)
+    steps = np.where(in_goal(cells), 0.0, np.inf)
+    moves = [(dx, dy) for dx in range(-3, 4) for dy in range(-3, 4)]
+    targets = [tuple(np.clip(cells + m, 0, WORLD).astype(int).transpose(2, 0, 1)) for m in moves]
+    while True:
+        best = np.min([steps[t] for t in targets], axis=0) + 1
+        new = np.where(blocked, np.inf, np.minimum(steps, best))
+        if np.array_equal(new, steps):
+            steps.setflags(write=False)
+            return steps
+        steps = new
 
 
 class NavigationEnv(gym.Env):
@@ -78,8 +123,9 @@ class NavigationEnv(gym.Env):
         img[inside] = (0.0, 0.0, 1.0)
         return img
 
-    def render_state(self, s: np.ndarray) -> np.ndarray:
-        """uint8 [3, S, S] image of position ``s`` (cached on the integer-truncated position)."""
+    def render_state(self, s: np.ndarray, cache: bool = True) -> np.ndarray:
+        """uint8 [3, S, S] image of position ``s`` (cached on the integer-truncated position unless
+        ``cache`` is false)."""
         key = (int(s[0]), int(s[1]))
         if key not in self._cache:
             X, Y = self._grid()
@@ -92,7 +138,10 @@ class NavigationEnv(gym.Env):
             img[robot] = (1.0, 0.0, 0.0)
             k, n = self.supersample, self.image_size
             img = img.reshape(n, k, n, k, 3).mean((1, 3))
-            self._cache[key] = np.round(255 * img).astype(np.uint8).transpose(2, 0, 1)
+            image = np.round(255 * img).astype(np.uint8).transpose(2, 0, 1)
+            if not cache:
+                return image
+            self._cache[key] = image
         return self._cache[key].copy()
 
     def render(self) -> np.ndarray:
@@ -132,7 +181,8 @@ class NavigationEnv(gym.Env):
             self.state = nxt
         self.t += 1
         info = {"constraint": float(in_obstacle(self.state)), "success": float(reward == 0.0),
-                "state": state.copy(), "next_state": self.state.copy()}
+                "state": state.copy(), "next_state": self.state.copy(),
+                "progress": float(route_progress(self.state))}
         return self.render_state(self.state), reward, False, self.t >= self.horizon, info
 
 

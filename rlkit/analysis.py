@@ -170,6 +170,7 @@ def reduce_metric(run: pd.DataFrame, run_dir: Path, spec: dict[str, Any]) -> flo
     - ``{reduce: first_step, metric: m, above: 0}``: the first ``step`` with m > above (inf if never);
     - ``{reduce: at_best, metric: m, by: v, mode: min}``: m at the row where v is lowest (``max``:
       highest), e.g. a held-out score at the best validation checkpoint;
+    - ``after: k``: only the rows with ``step > k`` (e.g. the episodes after the first model update);
     - ``optional: true``: NaN for runs that do not log the metric (a diagnostic of one arm);
     - ``{file: comparison.json, key: a.b.c}``: a number from a JSON file the algorithm wrote into the
       run directory (e.g. RLQP's comparison tables);
@@ -193,6 +194,8 @@ def reduce_metric(run: pd.DataFrame, run_dir: Path, spec: dict[str, Any]) -> flo
     if metric not in run:
         raise KeyError(f"{run_dir}: metric {metric!r} was not logged; logged: {sorted(run.columns)}")
     rows = run.dropna(subset=[metric]).sort_values("step")
+    if "after" in spec:
+        rows = rows[rows["step"] > float(spec["after"])]
     values = rows[metric].to_numpy(dtype=float)
     if how == "at_best":
         by = rows.dropna(subset=[spec["by"]])
@@ -333,6 +336,8 @@ def claim_table(values: pd.DataFrame, metrics: dict[str, dict], rules: list[str 
               "|---|---|" + "---|" * len(cols)]
     for _, r in values.iterrows():
         lines.append(f"| {r['arm']} | {r['seed']} | " + " | ".join(f"{r[c]:.4g}" for c in cols) + " |")
+    if not rules:          # a diagnostic experiment: the table is the result
+        return lines + ["", "**No pass rule: a diagnostic experiment.**"], True
     lines += ["", "Pass rule (written before the runs; every line must hold):", ""]
     passed = True
     for rule in rules:

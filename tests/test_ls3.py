@@ -196,7 +196,7 @@ def test_episode_success_is_reaching_the_goal_at_any_step():
     agent = LS3(LS3Config(**TINY), lambda: env, seed=0)
     rng = np.random.default_rng(0)
     diag = {"relaxations": 0, "random_action": 0, "feasible": 1}
-    agent.planner.plan = lambda z: (teacher_action(env.state, env.t, rng), diag)
+    agent.planner.plan = lambda z, s0=None: (teacher_action(env.state, env.t, rng), diag)
     out = agent.run_episode(store=False)
     assert -100 < out["return"] < -60 and out["success"] == 1.0 and out["constraint"] == 0.0
 
@@ -362,3 +362,71 @@ def test_navigation_draws_the_obstacle_over_the_robot_and_the_official_constrain
     assert np.isclose(np.linalg.norm(official), 1.5)
     assert np.allclose(official / 1.5, np.array([88, 75]) / np.hypot(88, 75))
     assert np.allclose(clipped, [1.5, 1.5])
+
+
+# ---------------------------------------------------------------------- ground-truth diagnostics
+def test_navigation_ground_truth_steps_progress_and_noise_free_step():
+    from rlkit.envs.ls3_navigation import noise_free_step, optimal_steps, route_progress
+
+    steps = optimal_steps()
+    assert steps[150, 75] == 0 and np.isinf(steps[80, 60])          # the goal; inside the obstacle
+    assert steps[150, 15] == 20      # straight down: y must pass 72 (||s - goal|| < 3), 57+ units at 3 a step
+    assert steps[30, 75] == 40       # around the obstacle (the spec's near-optimal return is about -41)
+    np.testing.assert_allclose(route_progress(np.array([[30, 75], [30, 15], [90, 15], [90, 40], [150, 75]])),
+                               [0, 0.25, 0.5, 0.5, 1])
+    np.testing.assert_array_equal(noise_free_step(np.array([[80.0, 60.0], [1.0, 149.0]]),
+                                                  np.array([[3.0, 3.0], [-5.0, 5.0]])),
+                                  [[80, 60], [0, 150]])                  # frozen; clipped action and world
+
+
+def test_oracle_planner_scores_the_true_value_of_the_noise_free_end_state():
+    from rlkit.algos.ls3.oracle import NavigationOracle, latent_position, state_latent
+
+    oracle = NavigationOracle(None, 0.99, torch.device("cpu"))
+    heads = [_Fixed(lambda z: torch.full_like(z[:, 0], -10.0)) for _ in range(4)]   # unused value, safe, ...
+    dyn = DynamicsEnsemble(2, 2, members=2, hidden=(8,))
+    cfg = PlannerConfig(population=8, elites=2, particles=3, horizon=2, iterations=2, dynamics_model="oracle",
+                        value_model="oracle", safe_set_model="oracle")
+    planner = SafeSetCEM(cfg, dyn, *heads, np.full(2, -3.0), np.full(2, 3.0), oracle=oracle)
+    s0 = torch.tensor([140.0, 60.0])
+    actions = torch.tensor([[[3.0, 3.0], [3.0, 3.0]], [[-3.0, 0.0], [-3.0, 0.0]]])
+    score, feasible = planner.score(state_latent(s0), actions, s0)
+    v = lambda x, y: -(1 - 0.99 ** optimal_steps_at(x, y)) / (1 - 0.99)
+    torch.testing.assert_close(score, torch.tensor([v(146, 66), v(134, 60)]))
+    assert feasible.all()
+    torch.testing.assert_close(latent_position(state_latent(s0)), s0)
+    with pytest.raises(ValueError, match="pass the position"):
+        planner.score(state_latent(s0), actions)
+
+
+def optimal_steps_at(x: int, y: int) -> float:
+    from rlkit.envs.ls3_navigation import optimal_steps
+
+    return float(optimal_steps()[x, y])
+
+
+def test_image_latent_table_encodes_every_integer_position():
+    from rlkit.algos.ls3.oracle import image_latent_table
+
+    env = NavigationEnv(16)
+    encode = lambda x: torch.as_tensor(x, dtype=torch.float32).mean((2, 3))        # [N, 3]
+    table = image_latent_table(lambda p: env.render_state(p, cache=False), encode, chunk=5000)
+    assert table.shape == (181, 151, 3) and not env._cache
+    torch.testing.assert_close(table[40, 20], encode(env.render_state(np.array([40.5, 20.9]))[None])[0])
+
+
+def test_state_latent_diagnostic_runs_and_errors_are_clear(tmp_path):
+    """latent=state stores positions (the dataset records them) and trains no VAE; an oracle value
+    with learned image dynamics is refused."""
+    cfg = LS3Config(**TINY, latent="state", dynamics_model="oracle", value_model="oracle")
+    agent = LS3(cfg, lambda: NavigationEnv(16), seed=0)
+    agent.set_run_dir(tmp_path)
+    metrics = agent.train_step()
+    assert not any(k.startswith("vae/") for k in metrics)
+    assert {"ls3/progress", "ls3/max_progress", "ls3/end_x", "ls3/end_y"} <= set(metrics)
+    data = load_dataset(tmp_path / "ls3" / "dataset.npz")
+    assert data["state"].shape == data["next_state"].shape == (len(data["reward"]), 2)
+    rows = agent.replay.sample(4)
+    assert rows["z"].shape == (4, 2) and rows["z"].abs().max() <= 1
+    with pytest.raises(ValueError, match="dynamics_model=oracle or latent=state"):
+        LS3Config(**TINY, value_model="oracle")

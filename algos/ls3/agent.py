@@ -14,6 +14,9 @@ Stages (LS3 paper Alg. 1; official ``latent-space-safe-sets``), each resumable a
    episodes every latent model gets its fixed number of updates (the VAE never).
 
 The run's own checkpoint (the runner's ``last.pt``) holds everything after stage 5 starts.
+Diagnostics (navigation only; :mod:`rlkit.algos.ls3.oracle`): ``latent="state"`` replaces the VAE's
+latent by the true position (no VAE is trained); ``dynamics_model`` / ``value_model`` /
+``safe_set_model`` = ``"oracle"`` give the planner the ground truth in place of that learned part.
 Defaults are the official code's with the navigation README overrides (H = 5,
 gamma_S = 0.3); conf/algo/ls3.yaml and the ``ls3_*`` presets set the others.
 """
@@ -38,11 +41,13 @@ from rlkit.algos.ls3.models import (
     ValueEnsemble,
     trajectory_labels,
 )
+from rlkit.algos.ls3.oracle import STATE_LOG_STD, NavigationOracle, image_latent_table, state_latent
 from rlkit.algos.ls3.planner import PlannerConfig, SafeSetCEM
 from rlkit.algos.ls3.vae import VAE
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config import check, check_positive
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
+from rlkit.envs.ls3_navigation import NavigationEnv
 from rlkit.logging import Progress
 from rlkit.nn.optim import adam
 from rlkit.seeding import eval_seed, own_torch_rng
@@ -66,6 +71,7 @@ class LS3Config(PlannerConfig):
     vae_iters: int = 100_000
     enc_data_aug: bool = True
     vae_checkpoint: str | None = None
+    latent: str = "image"             # image (LS3) | state (diagnostic: z = the true position)
     stage_dir: str | None = None      # where the stage files go (default <run_dir>/ls3)
     # latent models
     buffer_size: int = 35_000
@@ -112,12 +118,27 @@ class LS3Config(PlannerConfig):
               self.safe_set_target_init, "must be random (official) or copy")
         check(self.sampling in ("per_step_member", "ts1"), "sampling", self.sampling,
               "must be per_step_member or ts1")
+        check(self.latent in ("image", "state"), "latent", self.latent, "must be image (LS3) or state")
+        for name in ("dynamics_model", "value_model", "safe_set_model"):
+            value = getattr(self, name)
+            check(value in ("learned", "oracle"), name, value, "must be learned or oracle")
+        check(self.latent == "state" or self.dynamics_model == "oracle"
+              or (self.value_model, self.safe_set_model) == ("learned", "learned"), "value_model",
+              f"{self.value_model} (safe_set_model={self.safe_set_model})",
+              "an oracle value or safe set needs the imagined positions: "
+              "set dynamics_model=oracle or latent=state")
         check(self.elites <= self.population, "elites", self.elites, "must be <= population")
         check_positive(self, "population", "elites", "particles", "horizon", "iterations", "latent_dim",
                        "vae_batch", "batch_size", "episodes_per_iter", "buffer_size")
 
     def planner(self) -> PlannerConfig:
         return PlannerConfig(**{f.name: getattr(self, f.name) for f in fields(PlannerConfig)})
+
+    @property
+    def uses_oracle(self) -> bool:
+        """Whether any ground-truth diagnostic is on (module docstring)."""
+        models = (self.dynamics_model, self.value_model, self.safe_set_model)
+        return self.latent == "state" or "oracle" in models
 
 
 def to_float_images(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -137,8 +158,11 @@ class LS3(Agent):
         self.env.reset(seed=seed)
         shape = tuple(self.env.observation_space.shape or ())
         self.adim = int(np.prod(self.env.action_space.shape or ()))
-        d = cfg.latent_dim
-        self.vae = VAE(d, shape[0], shape[-1], cfg.vae_arch, cfg.vae_beta).to(self.device)
+        if cfg.uses_oracle and not isinstance(self.env.unwrapped, NavigationEnv):
+            raise ValueError("algo.latent=state and algo.*_model=oracle are diagnostics of the navigation task "
+                             "(env=ls3_navigation); set them back to image / learned")
+        d = 2 if cfg.latent == "state" else cfg.latent_dim
+        self.vae = VAE(cfg.latent_dim, shape[0], shape[-1], cfg.vae_arch, cfg.vae_beta).to(self.device)
         self.dynamics = DynamicsEnsemble(d, self.adim, cfg.dyn_members, cfg.dyn_hidden).to(self.device)
         self.value = ValueEnsemble(d, cfg.val_members, cfg.val_hidden, cfg.gamma,
                                    cfg.target_every, cfg.value_targets).to(self.device)
@@ -235,6 +259,17 @@ class LS3(Agent):
                  for i in range(0, len(images), chunk)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
+    def posterior(self, images: np.ndarray, positions: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, log_std) of observations: the VAE's posterior of the images, or (``latent="state"``)
+        the scaled true positions with a negligible std."""
+        if self.cfg.latent == "image":
+            return self.encode(images)
+        if positions is None:
+            raise ValueError("algo.latent=state needs the positions of the observations: the LS3 dataset was "
+                             "collected without them; delete it (algo.dataset / the stage dir) to re-collect")
+        mu = state_latent(positions).to(self.device)
+        return mu, torch.full_like(mu, STATE_LOG_STD)
+
     def add_episode(self, ep: dict[str, Any], on_policy: float) -> None:
         """Latent rows of one episode with its safe-set labels and reward-to-go."""
         reward = torch.as_tensor(np.asarray(ep["reward"]), dtype=torch.float32, device=self.device)
@@ -248,8 +283,8 @@ class LS3(Agent):
                          "done": torch.as_tensor(np.asarray(ep["done"]))})
 
     def fill_replay(self, data: dict[str, np.ndarray]) -> None:
-        mu, log_std = self.encode(data["obs"])
-        next_mu, next_log_std = self.encode(data["next_obs"])
+        mu, log_std = self.posterior(data["obs"], data.get("state"))
+        next_mu, next_log_std = self.posterior(data["next_obs"], data.get("next_state"))
         episodes = np.unique(data["episode"])
         for e in episodes[np.random.default_rng(self.seed).permutation(len(episodes))]:
             rows = np.flatnonzero(data["episode"] == e)
@@ -308,7 +343,9 @@ class LS3(Agent):
     def prepare(self) -> dict[str, float]:
         """Stages 1-4 (each skipped when its file says it is complete)."""
         data = self.offline_data()
-        metrics = self.train_vae(np.concatenate([data["obs"], data["next_obs"][data["done"] > 0]]))
+        metrics = {}
+        if self.cfg.latent == "image":
+            metrics = self.train_vae(np.concatenate([data["obs"], data["next_obs"][data["done"] > 0]]))
         self.fill_replay(data)
         metrics |= self.pretrain()
         self.ready = True
@@ -321,24 +358,33 @@ class LS3(Agent):
         evaluation env with the evaluation planner and the latent samples of ``eval_generator``."""
         if eval_reset is not None:
             env, planner, generator = self.eval_env, self.eval_planner, eval_generator
-            obs, _ = env.reset(seed=eval_reset)
+            obs, reset_info = env.reset(seed=eval_reset)
         else:
             env, planner, generator = self.env, self.planner, self.generator
-            obs, _ = env.reset()
-        mu, log_std = self.encode(obs[None])
+            obs, reset_info = env.reset()
+        if self.cfg.uses_oracle and planner.oracle is None:
+            self.build_oracle()
+        position = reset_info.get("state")
+        mu, log_std = self.posterior(obs[None], None if position is None else position[None])
         keys = ("mu", "log_std", "next_mu", "next_log_std", "action", "reward", "constraint", "done")
         ep: dict[str, list] = {k: [] for k in keys}
         diag = {"relaxations": 0.0, "random_action": 0.0, "feasible": 0.0}
-        done, success = False, 0.0
+        done, success, progress = False, 0.0, []
         while not done:
             z = mu[0] + log_std[0].exp() * torch.randn(mu.shape[1], generator=generator).to(self.device)
-            action, info = planner.plan(z)
+            s0 = None
+            if self.cfg.dynamics_model == "oracle":
+                s0 = torch.as_tensor(position, dtype=torch.float32, device=self.device)
+            action, info = planner.plan(z, s0)
             for k in diag:
                 diag[k] += info[k]
             obs, reward, terminated, truncated, step_info = env.step(action)
             done = terminated or truncated
             success = max(success, float(step_info.get("success", 0.0)))
-            next_mu, next_log_std = self.encode(obs[None])
+            position = step_info.get("next_state")
+            next_mu, next_log_std = self.posterior(obs[None], None if position is None else position[None])
+            if "progress" in step_info:
+                progress.append(step_info["progress"])
             for k, v in (("mu", mu[0]), ("log_std", log_std[0]), ("next_mu", next_mu[0]),
                          ("next_log_std", next_log_std[0]), ("action", action), ("reward", reward),
                          ("constraint", step_info["constraint"]), ("done", float(done))):
@@ -348,9 +394,24 @@ class LS3(Agent):
         if store:
             latents = {k: torch.stack(v) for k, v in ep.items() if k.endswith(("mu", "std"))}
             self.add_episode(ep | latents, 1.0)
-        return {"return": float(np.sum(ep["reward"])), "constraint": float(max(ep["constraint"])),
-                "success": success, "length": float(steps), "relaxations": diag["relaxations"],
-                "random_actions": diag["random_action"], "feasible": diag["feasible"] / steps}
+        out = {"return": float(np.sum(ep["reward"])), "constraint": float(max(ep["constraint"])),
+               "success": success, "length": float(steps), "relaxations": diag["relaxations"],
+               "random_actions": diag["random_action"], "feasible": diag["feasible"] / steps}
+        if progress:        # navigation: where the episode ended, along the demos' route and in the world
+            assert position is not None
+            out |= {"progress": progress[-1], "max_progress": max(progress), "end_x": float(position[0]),
+                    "end_y": float(position[1])}
+        return out
+
+    def build_oracle(self) -> None:
+        """The navigation ground truth for the ``latent="state"`` / ``*_model="oracle"`` diagnostics; with
+        the image latent, the posterior means of every integer position's image (the frozen VAE)."""
+        table = None
+        if self.cfg.latent == "image":
+            env = cast(NavigationEnv, self.env.unwrapped)
+            table = image_latent_table(lambda p: env.render_state(p, cache=False), lambda x: self.encode(x)[0])
+        oracle = NavigationOracle(table, self.cfg.gamma, self.device)
+        self.planner.oracle = self.eval_planner.oracle = oracle
 
     @own_torch_rng
     def train_step(self) -> dict[str, float]:
@@ -383,8 +444,11 @@ class LS3(Agent):
         runs = [self.run_episode(store=False, eval_reset=base + k, eval_generator=latents)
                 for k in range(episodes)]
         mean = lambda k: float(np.mean([r[k] for r in runs]))
-        return {"eval/return": mean("return"), "eval/length": mean("length"), "eval/success": mean("success"),
-                "eval/constraint": mean("constraint"), "eval/random_actions": mean("random_actions")}
+        out = {"eval/return": mean("return"), "eval/length": mean("length"), "eval/success": mean("success"),
+               "eval/constraint": mean("constraint"), "eval/random_actions": mean("random_actions")}
+        if "progress" in runs[0]:
+            out |= {"eval/progress": mean("progress"), "eval/max_progress": mean("max_progress")}
+        return out
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """The evaluation planner's first action from the posterior mean of one image [C, S, S] or

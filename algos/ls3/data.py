@@ -5,7 +5,8 @@
 (``on_policy = 1``), constraint-violating trajectories and, for the reacher, short random-walk
 episodes (both ``on_policy = 0``).
 Datasets are dicts of numpy arrays with one row per transition (``obs``/``next_obs`` uint8 images,
-``action``, ``reward``, ``constraint``, ``on_policy``, ``done``, ``episode``), saved as ``.npz``.
+``action``, ``reward``, ``constraint``, ``on_policy``, ``done``, ``episode``; and ``state`` /
+``next_state``, the true positions, where the env reports them), saved as ``.npz``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import torch
 import torch.nn.functional as F
 
 FIELDS = ("obs", "next_obs", "action", "reward", "constraint", "on_policy", "done", "episode")
+POSITIONS = ("state", "next_state")         # recorded when the env's step info has them
 
 
 def run_episode(env, policy, seed: int, options: dict | None = None, horizon: int | None = None
                 ) -> dict[str, np.ndarray]:
     """One episode with ``policy(info, t)`` (``horizon`` shortens it); rows for every step."""
     obs, info = env.reset(seed=seed, options=options or {})
-    rows: dict[str, list[Any]] = {k: [] for k in FIELDS[:-3]}
+    rows: dict[str, list[Any]] = {k: [] for k in FIELDS[:-3] + POSITIONS}
     done, t = False, 0
     while not done:
         action = policy(info, t)
@@ -32,9 +34,12 @@ def run_episode(env, policy, seed: int, options: dict | None = None, horizon: in
         for key, value in (("obs", obs), ("next_obs", next_obs), ("action", action), ("reward", reward),
                            ("constraint", info["constraint"])):
             rows[key].append(value)
+        for key in POSITIONS:
+            if key in info:
+                rows[key].append(info[key])
         obs, t = next_obs, t + 1
         done = terminated or truncated or (horizon is not None and t >= horizon)
-    out = {k: np.asarray(v) for k, v in rows.items()}
+    out = {k: np.asarray(v) for k, v in rows.items() if len(v)}
     out["done"] = np.zeros(t, np.float32)
     out["done"][-1] = 1.0
     return out
@@ -53,7 +58,8 @@ def collect_offline(env, counts: dict[str, int], seed: int, random_horizon: int 
             horizon = random_horizon if kind == "random" else None
             episodes.append(run_episode(env, policy, seed + len(episodes), options, horizon))
             flags.append(1.0 if kind == "demo" else 0.0)
-    out = {k: np.concatenate([e[k] for e in episodes]) for k in FIELDS[:-3] + ("done",)}
+    kept = FIELDS[:-3] + ("done",) + tuple(k for k in POSITIONS if all(k in e for e in episodes))
+    out = {k: np.concatenate([e[k] for e in episodes]) for k in kept}
     out["on_policy"] = np.concatenate([np.full(len(e["reward"]), f, np.float32)
                                        for e, f in zip(episodes, flags, strict=True)])
     out["episode"] = np.concatenate([np.full(len(e["reward"]), i) for i, e in enumerate(episodes)])

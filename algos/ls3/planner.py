@@ -21,6 +21,8 @@ Per env step, from the current latent z_0:
    is sampled but never evaluated); ``True`` scores all ``iterations``.
 
 ``safe_set_ignore`` / ``constr_ignore`` drop the respective terms (the paper's ablations).
+``dynamics_model`` / ``value_model`` / ``safe_set_model`` = ``"oracle"`` swap a learned part for the
+navigation task's ground truth (:mod:`rlkit.algos.ls3.oracle`; diagnostics, not LS3).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 
 from rlkit.algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble
+from rlkit.algos.ls3.oracle import NavigationOracle, latent_position
 
 PENALTY = 1e5
 
@@ -55,6 +58,9 @@ class PlannerConfig:
     cem_std_unbiased: bool = True     # official: torch's default (unbiased) std of the elites
     safe_set_ignore: bool = False
     constr_ignore: bool = False
+    dynamics_model: str = "learned"   # learned | oracle (diagnostic: noise-free navigation dynamics)
+    value_model: str = "learned"      # learned | oracle (diagnostic: optimal value)
+    safe_set_model: str = "learned"   # learned | oracle (diagnostic: the free space)
 
 
 class SafeSetCEM:
@@ -62,7 +68,8 @@ class SafeSetCEM:
 
     def __init__(self, cfg: PlannerConfig, dynamics: DynamicsEnsemble, value: ValueEnsemble, safe_set: SafeSet,
                  constraint: LatentClassifier, goal: LatentClassifier, action_low: np.ndarray,
-                 action_high: np.ndarray, seed: int = 0, block_rows: int = 1024) -> None:
+                 action_high: np.ndarray, seed: int = 0, block_rows: int = 1024,
+                 oracle: NavigationOracle | None = None) -> None:
         if cfg.feasibility not in ("score", "mask") or cfg.sampling not in ("per_step_member", "ts1"):
             raise ValueError(f"feasibility={cfg.feasibility!r} (score|mask), sampling={cfg.sampling!r} "
                              "(per_step_member|ts1)")
@@ -74,6 +81,7 @@ class SafeSetCEM:
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.delta_s = cfg.delta_s        # the current (possibly relaxed) safe-set threshold
         self.block_rows = block_rows
+        self.oracle = oracle              # ground truth for the ``*_model="oracle"`` diagnostics
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=self.generator).to(self.low.device)
@@ -82,14 +90,19 @@ class SafeSetCEM:
         return torch.randn(*shape, generator=self.generator).to(self.low.device)
 
     @torch.no_grad()
-    def score(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores [N] and feasibility [N] of action sequences [N, H, k] from latent z0 [d]. The
-        particles x candidates rows run in blocks of about ``block_rows`` (same result, kept in cache)."""
+    def score(self, z0: torch.Tensor, actions: torch.Tensor, s0: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores [N] and feasibility [N] of action sequences [N, H, k] from latent z0 [d] (and, for
+        the true dynamics, the position s0 [2]). The particles x candidates rows run in blocks of
+        about ``block_rows`` (same result, kept in cache)."""
         cfg = self.cfg
         N, H, _ = actions.shape
         P = cfg.particles
-        if not cfg.dynamics_noise and cfg.sampling == "per_step_member":
-            P = 1   # every particle follows the same mean rollout: one gives the particle means and max
+        true_dynamics = cfg.dynamics_model == "oracle"
+        if true_dynamics and s0 is None:
+            raise ValueError("dynamics_model=oracle rolls out true positions: pass the position s0")
+        if true_dynamics or (not cfg.dynamics_noise and cfg.sampling == "per_step_member"):
+            P = 1   # every particle follows the same rollout: one gives the particle means and max
         members = torch.randint(self.dynamics.members, (H,), generator=self.generator).tolist()
         goal_sum = torch.zeros(H, N, device=z0.device)
         worst = torch.zeros(H, N, device=z0.device)
@@ -99,17 +112,22 @@ class SafeSetCEM:
         for first in range(0, P, block):
             c = min(block, P - first)
             z = z0.expand(c * N, -1)
+            position = s0.expand(c * N, -1) if true_dynamics and s0 is not None else None
             for t in range(H):
-                member = members[t] if cfg.sampling == "per_step_member" else None
-                z = self.dynamics.sample_next(z, actions[:, t].repeat(c, 1), member, self.generator,
-                                              cfg.dynamics_noise)
+                a = actions[:, t].repeat(c, 1)
+                if position is not None:            # the true dynamics
+                    position = self.truth.step(position, a)
+                    z = self.truth.latent(position)
+                else:
+                    member = members[t] if cfg.sampling == "per_step_member" else None
+                    z = self.dynamics.sample_next(z, a, member, self.generator, cfg.dynamics_noise)
                 goal = self.goal(z).view(c, N)
                 goal_sum[t] += (goal if cfg.goal_on_logits else torch.sigmoid(goal)).sum(0)
                 if not cfg.constr_ignore:
                     worst[t] = torch.maximum(worst[t], torch.sigmoid(self.constraint(z)).view(c, N).amax(0))
-            value_sum += self.value(z).view(c, N).sum(0)
+            value_sum += self._value(z, position).view(c, N).sum(0)
             if not cfg.safe_set_ignore:
-                safe_sum += torch.sigmoid(self.safe_set(z)).view(c, N).sum(0)
+                safe_sum += self._safe(z, position).view(c, N).sum(0)
         goal_steps = (goal_sum / P > cfg.goal_thresh).sum(0)
         constraint_steps = (worst > cfg.delta_c).sum(0)
         value = torch.nan_to_num(value_sum / P, nan=-PENALTY)
@@ -120,9 +138,31 @@ class SafeSetCEM:
         feasible = score > -PENALTY if cfg.feasibility == "score" else (constraint_steps == 0) & ~unsafe
         return score, feasible
 
+    @property
+    def truth(self) -> NavigationOracle:
+        if self.oracle is None:
+            raise RuntimeError("a *_model=oracle diagnostic needs the planner's oracle (LS3 builds it)")
+        return self.oracle
+
+    def _position(self, z: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:
+        """Positions of imagined states: the true rollout's, else the state latent's own."""
+        return latent_position(z) if position is None else position
+
+    def _value(self, z: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:
+        if self.cfg.value_model == "oracle":
+            return self.truth.value(self._position(z, position))
+        return self.value(z)
+
+    def _safe(self, z: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:
+        """P(z in the safe set)."""
+        if self.cfg.safe_set_model == "oracle":
+            return self.truth.safe(self._position(z, position))
+        return torch.sigmoid(self.safe_set(z))
+
     @torch.no_grad()
-    def plan(self, z0: torch.Tensor) -> tuple[np.ndarray, dict[str, float]]:
-        """First action of the best feasible sequence from latent z0 [d], and diagnostics:
+    def plan(self, z0: torch.Tensor, s0: torch.Tensor | None = None) -> tuple[np.ndarray, dict[str, float]]:
+        """First action of the best feasible sequence from latent z0 [d] (position s0 [2] for the true
+        dynamics), and diagnostics:
         ``relaxations`` (delta_S decays), ``random_action`` (fallback taken), ``feasible`` (count in
         the last scored population)."""
         cfg = self.cfg
@@ -137,7 +177,7 @@ class SafeSetCEM:
                 else:
                     assert mean is not None and std is not None     # the elites of iteration it - 1
                     cand = torch.clamp(mean + std * self._randn(cfg.population, H, k), self.low, self.high)
-                score, feasible = self.score(z0, cand)
+                score, feasible = self.score(z0, cand, s0)
                 n_feasible = int(feasible.sum())
                 if n_feasible == 0:
                     break
