@@ -12,6 +12,12 @@ straightforward loop: the same CEM, but each particle is rolled out and scored o
 of the official planner would. Both run on CPU here; on a GPU machine pass --device cuda.
 The same pair is timed with dynamics_noise=false, where every particle follows the same mean
 rollout and ours scores one for all (exactly the same scores).
+
+``precision=bf16`` (ours) runs the networks' matrix products in bfloat16. The run measures this
+machine's fp32 and bf16 matmul throughput on the same threads and reports every planner's
+arithmetic rate as a fraction of it (the FLOPs are those of the linear layers, counted per row).
+Decisions: for 20 fixed latent states, the first action of the fp32 and the bf16 planner (same
+generator) and, for one fixed population, the overlap of their elite sets.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import best_time  # noqa: E402  (benchmarks/timing.py)
+from timing import best_time, linear_flops, matmul_gflops  # noqa: E402  (benchmarks/timing.py)
 
 
 def build(device: str, block_rows: int = 1024, dynamics_noise: bool = True, population: int = 1000,
-          particles: int = 20):
+          particles: int = 20, precision: str = "fp32"):
     """The planner at paper settings with fixed random weights; thresholds that make every candidate
     feasible (delta_S 0, delta_C 1), so each call does exactly the 4 scored CEM iterations."""
     import numpy as np
@@ -47,7 +53,7 @@ def build(device: str, block_rows: int = 1024, dynamics_noise: bool = True, popu
             LatentClassifier(d, "goal")]
     mods = [m.to(device) for m in mods]
     cfg = PlannerConfig(delta_s=0.0, delta_c=1.0, dynamics_noise=dynamics_noise, population=population,
-                        particles=particles, elites=min(100, population // 2))
+                        particles=particles, elites=min(100, population // 2), precision=precision)
     return SafeSetCEM(cfg, *mods, np.array([-3.0, -3.0]),
                       np.array([3.0, 3.0]), seed=0, block_rows=block_rows)
 
@@ -94,6 +100,42 @@ def latency(planner, repeats: int) -> float:
     return best_time(plan, repeats)
 
 
+def plan_gflop(planner, every_particle: bool = False) -> float:
+    """Linear-layer GFLOP of one plan call: every scored iteration rolls P x N rows for H steps through
+    one dynamics member, the goal and the constraint nets, and scores P x N terminals with the value
+    ensemble and the safe set (ours: P = 1 without dynamics noise; the loop rolls every particle)."""
+    cfg = planner.cfg
+    P = cfg.particles if cfg.dynamics_noise or every_particle else 1
+    per_step = linear_flops(planner.dynamics) / planner.dynamics.members + linear_flops(planner.goal) \
+        + linear_flops(planner.constraint)
+    terminal = linear_flops(planner.value.net) + linear_flops(planner.safe_set.net)
+    rows = P * cfg.population
+    return (cfg.iterations - 1) * rows * (cfg.horizon * per_step + terminal) / 1e9
+
+
+def agreement(fp32, bf16, states: int = 20) -> tuple[float, float, float]:
+    """Decisions of the bf16 planner against fp32's: the mean elite-set overlap on one fixed population
+    per state, the fraction of states whose first actions differ by < 0.3 (5% of the action range) in
+    every coordinate, and the largest difference."""
+    g = torch.Generator().manual_seed(1)
+    overlaps, diffs = [], []
+    for _ in range(states):
+        z0 = torch.randn(32, generator=g).to(fp32.low.device)
+        u = torch.rand(fp32.cfg.population, 5, 2, generator=g).to(z0.device)
+        cand = fp32.low + (fp32.high - fp32.low) * u
+        elites = []
+        for planner in (fp32, bf16):
+            planner.generator.manual_seed(7)
+            elites.append(set(planner.score(z0, cand)[0].topk(planner.cfg.elites).indices.tolist()))
+        overlaps.append(len(elites[0] & elites[1]) / fp32.cfg.elites)
+        actions = []
+        for planner in (fp32, bf16):
+            planner.generator.manual_seed(8)
+            actions.append(planner.plan(z0)[0])
+        diffs.append(float(abs(actions[0] - actions[1]).max()))
+    return sum(overlaps) / states, sum(d < 0.3 for d in diffs) / states, max(diffs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
@@ -105,22 +147,43 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     size = {"population": args.population, "particles": args.particles}
     ours, one_pass, reference = (build(args.device, rows, **size) for rows in (1024, 10**9, 1024))
+    bf16, bf16_big = (build(args.device, rows, precision="bf16", **size) for rows in (1024, 4096))
     mean_ours, mean_reference = (build(args.device, dynamics_noise=False, **size) for _ in range(2))
+    mean_bf16 = build(args.device, dynamics_noise=False, precision="bf16", **size)
     for planner in (reference, mean_reference):
         planner.score = PerParticle(planner).score
-    t_ours, t_one, t_ref, t_mean, t_mean_ref = (latency(x, args.repeats) for x in (
-        ours, one_pass, reference, mean_ours, mean_reference))
+    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+    rows = {"batched in blocks of 1024 rows (ours, default)": ours, "batched, all rows in one pass": one_pass,
+            "per-particle loop (reference)": reference, "ours, precision=bf16": bf16,
+            "ours, precision=bf16, blocks of 4096 rows": bf16_big,
+            "dynamics_noise=false: ours (one mean rollout scores all particles)": mean_ours,
+            "dynamics_noise=false: per-particle loop": mean_reference,
+            "dynamics_noise=false: ours, precision=bf16": mean_bf16}
+    times = {name: latency(planner, args.repeats) for name, planner in rows.items()}
+    overlap, same, worst = agreement(ours, bf16)
     print(f"\ntorch {torch.__version__}, device {args.device}, {args.threads} thread(s), "
           f"best of {args.repeats}; {args.population} candidates x {args.particles} particles x H5, "
-          "4 scored CEM iterations (paper: 1000 x 20)\n")
-    print("| planner | seconds per env step |\n|---|---|")
-    print(f"| batched in blocks of 1024 rows (ours, default) | {t_ours:.3f} |")
-    print(f"| batched, all rows in one pass | {t_one:.3f} |")
-    print(f"| per-particle loop (reference) | {t_ref:.3f} |")
-    print(f"| speed-up of ours over the reference | {t_ref / t_ours:.2f}x |")
-    print(f"| dynamics_noise=false: ours (one mean rollout scores all particles) | {t_mean:.3f} |")
-    print(f"| dynamics_noise=false: per-particle loop | {t_mean_ref:.3f} |")
-    print(f"| dynamics_noise=false: speed-up of ours over the loop | {t_mean_ref / t_mean:.2f}x |")
+          "4 scored CEM iterations (paper: 1000 x 20)")
+    print(f"matmul [4096 x 256] @ [256 x 256] on the same threads: fp32 {peak['fp32']:.0f} GFLOP/s, "
+          f"bf16 {peak['bf16']:.0f} GFLOP/s\n")
+    print("| planner | seconds per env step | GFLOP | GFLOP/s | fraction of the matmul peak |")
+    print("|---|---|---|---|---|")
+    for name, planner in rows.items():
+        gflop, t = plan_gflop(planner, every_particle="loop" in name), times[name]
+        rate, precision = gflop / t, planner.cfg.precision
+        print(f"| {name} | {t:.3f} | {gflop:.1f} | {rate:.0f} | {rate / peak[precision]:.2f} ({precision}) |")
+    ref = times["per-particle loop (reference)"]
+    mean_ref = times["dynamics_noise=false: per-particle loop"]
+    print("\n| speed-up over the per-particle loop (fp32) | |\n|---|---|")
+    for name in ("batched in blocks of 1024 rows (ours, default)", "ours, precision=bf16",
+                 "ours, precision=bf16, blocks of 4096 rows"):
+        print(f"| {name} | {ref / times[name]:.2f}x |")
+    for name in ("dynamics_noise=false: ours (one mean rollout scores all particles)",
+                 "dynamics_noise=false: ours, precision=bf16"):
+        print(f"| {name} (against the loop without noise) | {mean_ref / times[name]:.2f}x |")
+    print(f"\nbf16 against fp32 decisions (20 fixed latent states, random paper-size networks): elite-set "
+          f"overlap {overlap:.3f}; first action within 0.3 in {same:.0%} of states (largest difference "
+          f"{worst:.3f})")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ class DynamicsEnsemble(nn.Module):
             mean, log_std = mean_all[pick, rows], log_std_all[pick, rows]
         if not noise:
             return z + mean
-        eps = torch.randn(mean.shape, generator=generator).to(mean)   # the planner's own stream
+        eps = torch.randn(mean.shape, generator=generator).to(z.device)   # the planner's own stream, fp32
         return z + mean + (log_std.exp() + STD_FLOOR) * eps
 
 
