@@ -458,3 +458,10 @@ def test_bf16_planner_keeps_the_fp32_elites_on_a_fixed_set():
     assert np.mean(overlaps) >= 0.95, overlaps                                 # measured: 1.0
     with pytest.raises(ValueError, match="precision"):
         SafeSetCEM(PlannerConfig(precision="fp16"), *mods, np.full(2, -3.0), np.full(2, 3.0))
+
+
+def test_cem_refit_uses_the_unbiased_std_as_released():
+    elites = torch.tensor([[[0.0]], [[1.0]], [[2.0]], [[3.0]]])             # [E=4, H=1, k=1]
+    mean, std = _planner().refit(elites)
+    assert mean.item() == 1.5 and np.isclose(std.item(), np.sqrt(5 / 3))    # sum of squares 5 over E - 1
+    assert np.isclose(_planner(cem_std_unbiased=False).refit(elites)[1].item(), np.sqrt(5 / 4))

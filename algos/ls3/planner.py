@@ -171,6 +171,12 @@ class SafeSetCEM:
             return self.truth.safe(self._position(z, position))
         return torch.sigmoid(self._net(self.safe_set, z))
 
+    def refit(self, elites: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sampling distribution of the next CEM iteration: per (t, action dim) mean and standard
+        deviation of the elites [E, H, k]; unbiased (E - 1) as torch's default std in the official
+        ``cem_policy.py``, or biased (E) with ``cem_std_unbiased=False``."""
+        return elites.mean(0), elites.std(0, unbiased=self.cfg.cem_std_unbiased)
+
     @torch.no_grad()
     def plan(self, z0: torch.Tensor, s0: torch.Tensor | None = None) -> tuple[np.ndarray, dict[str, float]]:
         """First action of the best feasible sequence from latent z0 [d] (position s0 [2] for the true
@@ -195,7 +201,7 @@ class SafeSetCEM:
                     break
                 elite_idx = torch.where(feasible, score, -torch.inf).topk(min(cfg.elites, n_feasible)).indices
                 elites = cand[elite_idx]
-                mean, std = elites.mean(0), elites.std(0, unbiased=cfg.cem_std_unbiased)
+                mean, std = self.refit(elites)
                 best = cand[elite_idx[0], 0]
             if n_feasible > 0 and best is not None:
                 return best.cpu().numpy(), {"relaxations": float(relax), "random_action": 0.0,
