@@ -130,3 +130,20 @@ def test_fused_adam_takes_the_same_steps_as_torch_adam():
             opt.step()
     for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_precision_autocast_region_and_fp32_outputs():
+    from rlkit.precision import autocast, fp32
+
+    net = torch.nn.Linear(8, 4)
+    x = torch.randn(3, 8)
+    with autocast("fp32", "cpu"):
+        assert net(x).dtype == torch.float32
+    with autocast("bf16", "cpu"):
+        y = net(x)
+    assert y.dtype == torch.bfloat16 and fp32(y).dtype == torch.float32
+    torch.testing.assert_close(fp32(y), net(x), atol=0.05, rtol=0.02)
+    assert net.weight.dtype == torch.float32                        # master weights stay fp32
+    assert fp32(torch.zeros(2, dtype=torch.float64)).dtype == torch.float64
+    with pytest.raises(ValueError, match="fp16"):
+        autocast("fp16", "cpu")
