@@ -430,6 +430,8 @@ def test_state_latent_diagnostic_runs_and_errors_are_clear(tmp_path):
     assert rows["z"].shape == (4, 2) and rows["z"].abs().max() <= 1
     with pytest.raises(ValueError, match="dynamics_model=oracle or latent=state"):
         LS3Config(**TINY, value_model="oracle")
+    with pytest.raises(ValueError, match="images only"):
+        agent.act(np.zeros((3, 16, 16), np.uint8))
 
 
 def test_bf16_planner_keeps_the_fp32_elites_on_a_fixed_set():

@@ -453,6 +453,9 @@ class LS3(Agent):
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """The evaluation planner's first action from the posterior mean of one image [C, S, S] or
         of each image of a batch [N, C, S, S]."""
+        if self.cfg.uses_oracle:
+            raise ValueError("act() sees images only; the ground-truth diagnostics (algo.latent=state, "
+                             "algo.*_model=oracle) run through train_step and evaluate")
         images = np.asarray(obs)
         single = images.ndim == 3
         mu, _ = self.encode(images[None] if single else images)
