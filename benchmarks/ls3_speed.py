@@ -16,7 +16,7 @@ rollout and ours scores one for all (exactly the same scores).
 ``precision=bf16`` (ours) runs the networks' matrix products in bfloat16. The run measures this
 machine's fp32 and bf16 matmul throughput on the same threads and reports every planner's
 arithmetic rate as a fraction of it (the FLOPs are those of the linear layers, counted per row).
-Decisions: for 20 fixed latent states, the first action of the fp32 and the bf16 planner (same
+Decisions: for ``--states`` fixed latent states, the first action of the fp32 and the bf16 planner (same
 generator) and, for one fixed population, the overlap of their elite sets.
 """
 
@@ -113,7 +113,7 @@ def plan_gflop(planner, every_particle: bool = False) -> float:
     return (cfg.iterations - 1) * rows * (cfg.horizon * per_step + terminal) / 1e9
 
 
-def agreement(fp32, bf16, states: int = 20) -> tuple[float, float, float]:
+def agreement(fp32, bf16, states: int) -> tuple[float, float, float]:
     """Decisions of the bf16 planner against fp32's: the mean elite-set overlap on one fixed population
     per state, the fraction of states whose first actions differ by < 0.3 (5% of the action range) in
     every coordinate, and the largest difference."""
@@ -143,6 +143,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--population", type=int, default=1000, help="CEM candidates (paper: 1000)")
     p.add_argument("--particles", type=int, default=20, help="particles per candidate (paper: 20)")
+    p.add_argument("--states", type=int, default=10, help="fixed latent states of the bf16/fp32 decision check")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     size = {"population": args.population, "particles": args.particles}
@@ -160,7 +161,7 @@ def main() -> None:
             "dynamics_noise=false: per-particle loop": mean_reference,
             "dynamics_noise=false: ours, precision=bf16": mean_bf16}
     times = {name: latency(planner, args.repeats) for name, planner in rows.items()}
-    overlap, same, worst = agreement(ours, bf16)
+    overlap, same, worst = agreement(ours, bf16, args.states)
     print(f"\ntorch {torch.__version__}, device {args.device}, {args.threads} thread(s), "
           f"best of {args.repeats}; {args.population} candidates x {args.particles} particles x H5, "
           "4 scored CEM iterations (paper: 1000 x 20)")
@@ -181,8 +182,8 @@ def main() -> None:
     for name in ("dynamics_noise=false: ours (one mean rollout scores all particles)",
                  "dynamics_noise=false: ours, precision=bf16"):
         print(f"| {name} (against the loop without noise) | {mean_ref / times[name]:.2f}x |")
-    print(f"\nbf16 against fp32 decisions (20 fixed latent states, random paper-size networks): elite-set "
-          f"overlap {overlap:.3f}; first action within 0.3 in {same:.0%} of states (largest difference "
+    print(f"\nbf16 against fp32 decisions ({args.states} fixed latent states, random paper-size networks): "
+          f"elite-set overlap {overlap:.3f}; first action within 0.3 in {same:.0%} of states (largest difference "
           f"{worst:.3f})")
 
 
