@@ -183,8 +183,8 @@ def main() -> None:
                  "dynamics_noise=false: ours, precision=bf16"):
         print(f"| {name} (against the loop without noise) | {mean_ref / times[name]:.2f}x |")
     print(f"\nbf16 against fp32 decisions ({args.states} fixed latent states, random paper-size networks): "
-          f"elite-set overlap {overlap:.3f}; first action within 0.3 in {same:.0%} of states (largest difference "
-          f"{worst:.3f})")
+          f"elite-set overlap {overlap:.3f}; first action within 0.3 in {same:.0%} of states "
+          f"(largest difference {worst:.3f})")
 
 
 if __name__ == "__main__":
