@@ -16,6 +16,9 @@ rollout and ours scores one for all (exactly the same scores).
 ``precision=bf16`` (ours) runs the networks' matrix products in bfloat16. The run measures this
 machine's fp32 and bf16 matmul throughput on the same threads and reports every planner's
 arithmetic rate as a fraction of it (the FLOPs are those of the linear layers, counted per row).
+Also timed: one iteration of the paper-size VAE's training (64x64 images, batch 256, two random
+crops per image as the released ``enc_data_aug``, Adam), in fp32 and under bf16 autocast: the cost
+of the official 100,000 iterations on this machine.
 Decisions: for ``--states`` fixed latent states, the first action of the fp32 and the bf16 planner (same
 generator) and, for one fixed population, the overlap of their elite sets.
 """
@@ -136,6 +139,29 @@ def agreement(fp32, bf16, states: int) -> tuple[float, float, float]:
     return sum(overlaps) / states, sum(d < 0.3 for d in diffs) / states, max(diffs)
 
 
+def vae_iteration(precision: str, batch: int, repeats: int) -> float:
+    """Seconds per training iteration of the paper-size VAE (``LS3.train_vae``'s step)."""
+    from rlkit.algos.ls3.data import random_crops
+    from rlkit.algos.ls3.vae import VAE
+    from rlkit.precision import autocast
+
+    torch.manual_seed(0)
+    vae, g = VAE(32, 3, 64, "ls3", 1e-6), torch.Generator().manual_seed(0)
+    optim = torch.optim.Adam(vae.parameters(), lr=1e-4)
+    images = torch.rand(batch, 3, 64, 64)
+
+    def step() -> None:
+        target = random_crops(images, g)
+        with autocast(precision, "cpu"):
+            loss = vae.loss(random_crops(target, g), target)["loss"]
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+
+    step()                                                         # warm-up
+    return best_time(step, repeats)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
@@ -144,6 +170,7 @@ def main() -> None:
     p.add_argument("--population", type=int, default=1000, help="CEM candidates (paper: 1000)")
     p.add_argument("--particles", type=int, default=20, help="particles per candidate (paper: 20)")
     p.add_argument("--states", type=int, default=10, help="fixed latent states of the bf16/fp32 decision check")
+    p.add_argument("--vae-batch", type=int, default=256, help="VAE training batch (paper: 256)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     size = {"population": args.population, "particles": args.particles}
@@ -162,6 +189,7 @@ def main() -> None:
             "dynamics_noise=false: ours, precision=bf16": mean_bf16}
     times = {name: latency(planner, args.repeats) for name, planner in rows.items()}
     overlap, same, worst = agreement(ours, bf16, args.states)
+    vae = {precision: vae_iteration(precision, args.vae_batch, args.repeats) for precision in ("fp32", "bf16")}
     print(f"\ntorch {torch.__version__}, device {args.device}, {args.threads} thread(s), "
           f"best of {args.repeats}; {args.population} candidates x {args.particles} particles x H5, "
           "4 scored CEM iterations (paper: 1000 x 20)")
@@ -185,6 +213,9 @@ def main() -> None:
     print(f"\nbf16 against fp32 decisions ({args.states} fixed latent states, random paper-size networks): "
           f"elite-set overlap {overlap:.3f}; first action within 0.3 in {same:.0%} of states "
           f"(largest difference {worst:.3f})")
+    print(f"\nPaper-size VAE training (batch {args.vae_batch}, 64x64): fp32 {vae['fp32']:.2f} s per iteration "
+          f"({vae['fp32'] * 1e5 / 3600:.1f} h for the official 100k), bf16 autocast {vae['bf16']:.2f} s "
+          f"({vae['bf16'] * 1e5 / 3600:.1f} h)")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ SPEED = {
     "cplanning_speed": ["--nodes", "20", "--repeats", "1"],
     "eppo_speed": ["--repeats", "1", "--rollouts", "1"],
     "htr_speed": ["--repeats", "1", "--updates", "1"],
-    "ls3_speed": ["--repeats", "1", "--population", "16", "--particles", "2", "--states", "2"],
+    "ls3_speed": ["--repeats", "1", "--population", "16", "--particles", "2", "--states", "2",
+                  "--vae-batch", "2"],
     "minigrid_view_speed": ["--steps", "20"],
     "rlqp_speed": ["--batch", "4", "--n", "5", "--iter-n", "10", "--episodes", "2"],
 }
