@@ -49,11 +49,14 @@ def in_goal(s: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(s) - GOAL, axis=-1) < GOAL_RADIUS
 
 
+def move(s: np.ndarray, a: np.ndarray, noise: np.ndarray | float = 0.0) -> np.ndarray:
+    """clip(s + clip(a) + noise, world) for positions and actions [..., 2] (outside the obstacle)."""
+    return np.clip(s + np.clip(a, -MAX_ACTION, MAX_ACTION) + noise, 0, WORLD)
+
+
 def noise_free_step(s: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """The dynamics without noise for positions [..., 2] and actions [..., 2]: frozen inside the
-    obstacle, else clip(s + clip(a), world)."""
-    moved = np.clip(s + np.clip(a, -MAX_ACTION, MAX_ACTION), 0, WORLD)
-    return np.where(in_obstacle(s)[..., None], s, moved)
+    """The dynamics without noise: frozen inside the obstacle, else :func:`move`."""
+    return np.where(in_obstacle(s)[..., None], s, move(s, a))
 
 
 def route_progress(s: np.ndarray) -> np.ndarray:
@@ -176,7 +179,7 @@ class NavigationEnv(gym.Env):
         state = self.state
         reward = 0.0 if in_goal(state) else -1.0
         if not self.frozen:
-            nxt = np.clip(state + a + NOISE * self.np_random.standard_normal(2), 0, WORLD)
+            nxt = move(state, a, NOISE * self.np_random.standard_normal(2))
             self.frozen = bool(in_obstacle(nxt))
             self.state = nxt
         self.t += 1
@@ -192,7 +195,7 @@ def teacher_action(state: np.ndarray, t: int, rng: np.random.Generator,
     if t == 0:
         action = rng.uniform(-MAX_ACTION, MAX_ACTION, 2)
     else:
-        waypoint = np.array([30.0, 15.0]) if t < 20 else np.array([150.0, 15.0]) if t < 60 else GOAL
+        waypoint = DEMO_ROUTE[1] if t < 20 else DEMO_ROUTE[2] if t < 60 else GOAL
         action = np.clip(waypoint - state, -MAX_ACTION, MAX_ACTION)
     return np.clip(action + noise * rng.standard_normal(2), -MAX_ACTION, MAX_ACTION)
 
