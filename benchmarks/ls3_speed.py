@@ -34,9 +34,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import best_time, linear_flops, matmul_gflops  # noqa: E402  (benchmarks/timing.py)
 
+from rlkit.precision import autocast  # noqa: E402
+
 
 def build(device: str, block_rows: int = 1024, dynamics_noise: bool = True, population: int = 1000,
-          particles: int = 20, precision: str = "fp32"):
+          particles: int = 20):
     """The planner at paper settings with fixed random weights; thresholds that make every candidate
     feasible (delta_S 0, delta_C 1), so each call does exactly the 4 scored CEM iterations."""
     import numpy as np
@@ -56,7 +58,7 @@ def build(device: str, block_rows: int = 1024, dynamics_noise: bool = True, popu
             LatentClassifier(d, "goal")]
     mods = [m.to(device) for m in mods]
     cfg = PlannerConfig(delta_s=0.0, delta_c=1.0, dynamics_noise=dynamics_noise, population=population,
-                        particles=particles, elites=min(100, population // 2), precision=precision)
+                        particles=particles, elites=min(100, population // 2))
     return SafeSetCEM(cfg, *mods, np.array([-3.0, -3.0]),
                       np.array([3.0, 3.0]), seed=0, block_rows=block_rows)
 
@@ -91,14 +93,16 @@ class PerParticle:
         return score, score > -1e5
 
 
-def latency(planner, repeats: int) -> float:
+def latency(planner, precision: str, repeats: int) -> float:
     z0 = torch.zeros(32, device=planner.low.device)
-    planner.plan(z0)                                              # warm-up
 
     def plan() -> None:
-        planner.plan(z0)
+        with autocast(precision, z0.device):
+            planner.plan(z0)
         if z0.is_cuda:
             torch.cuda.synchronize()
+
+    plan()                                                        # warm-up
 
     return best_time(plan, repeats)
 
@@ -116,25 +120,25 @@ def plan_gflop(planner, every_particle: bool = False) -> float:
     return (cfg.iterations - 1) * rows * (cfg.horizon * per_step + terminal) / 1e9
 
 
-def agreement(fp32, bf16, states: int) -> tuple[float, float, float]:
-    """Decisions of the bf16 planner against fp32's: the mean elite-set overlap on one fixed population
+def agreement(planner, states: int) -> tuple[float, float, float]:
+    """Decisions of the planner in bf16 against fp32: the mean elite-set overlap on one fixed population
     per state, the fraction of states whose first actions differ by < 0.3 (5% of the action range) in
     every coordinate, and the largest difference."""
     g = torch.Generator().manual_seed(1)
     overlaps, diffs = [], []
     for _ in range(states):
-        z0 = torch.randn(32, generator=g).to(fp32.low.device)
-        u = torch.rand(fp32.cfg.population, 5, 2, generator=g).to(z0.device)
-        cand = fp32.low + (fp32.high - fp32.low) * u
-        elites = []
-        for planner in (fp32, bf16):
+        z0 = torch.randn(32, generator=g).to(planner.low.device)
+        u = torch.rand(planner.cfg.population, 5, 2, generator=g).to(z0.device)
+        cand = planner.low + (planner.high - planner.low) * u
+        elites, actions = [], []
+        for precision in ("fp32", "bf16"):
             planner.generator.manual_seed(7)
-            elites.append(set(planner.score(z0, cand)[0].topk(planner.cfg.elites).indices.tolist()))
-        overlaps.append(len(elites[0] & elites[1]) / fp32.cfg.elites)
-        actions = []
-        for planner in (fp32, bf16):
+            with autocast(precision, z0.device):
+                elites.append(set(planner.score(z0, cand)[0].topk(planner.cfg.elites).indices.tolist()))
             planner.generator.manual_seed(8)
-            actions.append(planner.plan(z0)[0])
+            with autocast(precision, z0.device):
+                actions.append(planner.plan(z0)[0])
+        overlaps.append(len(elites[0] & elites[1]) / planner.cfg.elites)
         diffs.append(float(abs(actions[0] - actions[1]).max()))
     return sum(overlaps) / states, sum(d < 0.3 for d in diffs) / states, max(diffs)
 
@@ -143,8 +147,6 @@ def vae_iteration(precision: str, batch: int, repeats: int) -> float:
     """Seconds per training iteration of the paper-size VAE (``LS3.train_vae``'s step)."""
     from rlkit.algos.ls3.data import random_crops
     from rlkit.algos.ls3.vae import VAE
-    from rlkit.precision import autocast
-
     torch.manual_seed(0)
     vae, g = VAE(32, 3, 64, "ls3", 1e-6), torch.Generator().manual_seed(0)
     optim = torch.optim.Adam(vae.parameters(), lr=1e-4)
@@ -174,21 +176,20 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     size = {"population": args.population, "particles": args.particles}
-    ours, one_pass, reference = (build(args.device, rows, **size) for rows in (1024, 10**9, 1024))
-    bf16, bf16_big = (build(args.device, rows, precision="bf16", **size) for rows in (1024, 4096))
+    ours, one_pass, reference, big = (build(args.device, rows, **size) for rows in (1024, 10**9, 1024, 4096))
     mean_ours, mean_reference = (build(args.device, dynamics_noise=False, **size) for _ in range(2))
-    mean_bf16 = build(args.device, dynamics_noise=False, precision="bf16", **size)
     for planner in (reference, mean_reference):
         planner.score = PerParticle(planner).score
     peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    rows = {"batched in blocks of 1024 rows (ours, default)": ours, "batched, all rows in one pass": one_pass,
-            "per-particle loop (reference)": reference, "ours, precision=bf16": bf16,
-            "ours, precision=bf16, blocks of 4096 rows": bf16_big,
-            "dynamics_noise=false: ours (one mean rollout scores all particles)": mean_ours,
-            "dynamics_noise=false: per-particle loop": mean_reference,
-            "dynamics_noise=false: ours, precision=bf16": mean_bf16}
-    times = {name: latency(planner, args.repeats) for name, planner in rows.items()}
-    overlap, same, worst = agreement(ours, bf16, args.states)
+    rows = {"batched in blocks of 1024 rows (ours, default)": (ours, "fp32"),
+            "batched, all rows in one pass": (one_pass, "fp32"),
+            "per-particle loop (reference)": (reference, "fp32"), "ours, precision=bf16": (ours, "bf16"),
+            "ours, precision=bf16, blocks of 4096 rows": (big, "bf16"),
+            "dynamics_noise=false: ours (one mean rollout scores all particles)": (mean_ours, "fp32"),
+            "dynamics_noise=false: per-particle loop": (mean_reference, "fp32"),
+            "dynamics_noise=false: ours, precision=bf16": (mean_ours, "bf16")}
+    times = {name: latency(planner, precision, args.repeats) for name, (planner, precision) in rows.items()}
+    overlap, same, worst = agreement(ours, args.states)
     vae = {precision: vae_iteration(precision, args.vae_batch, args.repeats) for precision in ("fp32", "bf16")}
     print(f"\ntorch {torch.__version__}, device {args.device}, {args.threads} thread(s), "
           f"best of {args.repeats}; {args.population} candidates x {args.particles} particles x H5, "
@@ -197,9 +198,9 @@ def main() -> None:
           f"bf16 {peak['bf16']:.0f} GFLOP/s\n")
     print("| planner | seconds per env step | GFLOP | GFLOP/s | fraction of the matmul peak |")
     print("|---|---|---|---|---|")
-    for name, planner in rows.items():
+    for name, (planner, precision) in rows.items():
         gflop, t = plan_gflop(planner, every_particle="loop" in name), times[name]
-        rate, precision = gflop / t, planner.cfg.precision
+        rate = gflop / t
         print(f"| {name} | {t:.3f} | {gflop:.1f} | {rate:.0f} | {rate / peak[precision]:.2f} ({precision}) |")
     ref = times["per-particle loop (reference)"]
     mean_ref = times["dynamics_noise=false: per-particle loop"]

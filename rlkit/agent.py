@@ -23,6 +23,7 @@ from torch import nn
 
 from rlkit.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from rlkit.env_spec import EnvSpec
+from rlkit.precision import PRECISIONS
 from rlkit.seeding import TorchRNGStream
 
 FORMAT = "rlkit-agent/1"
@@ -59,6 +60,8 @@ class Agent:
     seed: int
     torch_stream: TorchRNGStream      # set by rlkit.seeding.own_torch_rng on __init__
     init_env: Any
+    #: The ``precision`` settings the algorithm supports (rlkit.precision); the runner refuses others.
+    precisions: tuple[str, ...] = PRECISIONS
 
     def train_step(self) -> dict[str, float]:
         """One unit of training (each algorithm says what), returning its metrics."""

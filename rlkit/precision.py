@@ -1,11 +1,22 @@
-"""Mixed precision: ``precision="fp32"`` (default) or ``"bf16"``.
+"""Mixed precision: ``precision="fp32"`` (default) or ``"bf16"``, one setting for every algorithm.
 
-bf16 runs the matrix products (linear, matmul, bmm, addmm, conv) in bfloat16 under ``torch.autocast``
-on CPU and CUDA, while parameters, optimizer states and everything outside the autocast region stay
-fp32. On CPU, autocast leaves element-wise functions (exp, sigmoid, log_softmax, logsumexp, tanh) in
-the dtype of their input, so a bf16 network output would carry bf16 into log-probabilities, sums and
-thresholds: callers convert network outputs back with :func:`fp32` at the network boundary and do
-their reductions and comparisons in fp32.
+bf16 runs the matrix products (linear, matmul, bmm, baddbmm, addmm, conv, attention) in bfloat16
+under ``torch.autocast`` on CPU and CUDA. Parameters, gradients and optimizer states stay fp32 (the
+master weights): autocast casts a copy of each weight for the product and nothing else, so a
+checkpoint does not depend on the precision it was trained in.
+
+On CPU, autocast leaves element-wise functions (exp, sigmoid, log_softmax, logsumexp, tanh) in the
+dtype of their input, so a bf16 network output would carry bf16 into log-probabilities, entropies,
+TD targets and thresholds. The networks of :mod:`rlkit.nn` therefore return fp32 (:func:`fp32` at
+their output), and losses and reductions outside them run in fp32. Float64 tensors are never cast
+(autocast leaves them alone), and code whose answer must not depend on the precision (a graph
+search, a solver) runs in a :func:`full_precision` region.
+
+The runner wraps ``train_step()`` and ``evaluate()`` in :func:`autocast` (key ``precision``);
+library users do the same::
+
+    with autocast("bf16", agent.device):
+        agent.train_step()
 """
 
 from __future__ import annotations
@@ -28,6 +39,12 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+def full_precision(device: torch.device | str) -> contextlib.AbstractContextManager:
+    """A region where the matrix products run in their tensors' own dtype whatever the caller's
+    precision (autocast off)."""
+    return torch.autocast(device_type=torch.device(device).type, enabled=False)
 
 
 def fp32(x: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from rlkit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rlkit.config import ConfigError, build_config, check, flatten, resolve_device, set_threads
 from rlkit.env_spec import EnvLike
 from rlkit.logging import Logger, Progress, Tee
+from rlkit.precision import PRECISIONS, autocast
 from rlkit.seeding import rng_state, seed_everything, set_rng_state
 
 
@@ -79,8 +80,10 @@ class Runner:
     """Runs one experiment in ``run_dir``; resumes from ``run_dir/checkpoints/last.pt`` if present."""
 
     def __init__(self, algo: Algorithm, run_dir: str | Path, cfg: RunnerConfig,
-                 logger: Logger, seed: int, config_yaml: str = "") -> None:
+                 logger: Logger, seed: int, config_yaml: str = "", precision: str = "fp32",
+                 device: torch.device | str = "cpu") -> None:
         self.algo, self.cfg, self.logger, self.seed = algo, cfg, logger, seed
+        self.precision, self.device = precision, torch.device(device)
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.config_yaml = config_yaml
@@ -156,7 +159,8 @@ class Runner:
         self._t_start, step_start = time.perf_counter(), self.step
         try:
             while self.step < cfg.steps:
-                metrics = self.algo.train_step()
+                with autocast(self.precision, self.device):
+                    metrics = self.algo.train_step()
                 self.step += 1
                 self._accumulate(metrics)
                 row: dict[str, float] = {}
@@ -166,7 +170,8 @@ class Runner:
                     self._sums, self._counts = {}, {}
                 eval_now = self.step % cfg.eval_every == 0 or self.step == cfg.steps
                 if cfg.eval_episodes and eval_now:
-                    self.last_eval = self.algo.evaluate(cfg.eval_episodes)
+                    with autocast(self.precision, self.device):
+                        self.last_eval = self.algo.evaluate(cfg.eval_episodes)
                     row.update(self.last_eval)
                     ret = self.last_eval.get("eval/return", -math.inf)
                     if ret > self.best:
@@ -243,8 +248,10 @@ def plot_learning_curve(run_dir: Path, metric: str = "eval/return", title: str =
     return path
 
 
-#: What may change when a run directory is resumed: the run's length and what is logged.
-RESUMABLE_CHANGES = ("runner.steps", "runner.log_every", "runner.checkpoint_every", "logger.", "resume")
+#: What may change when a run directory is resumed: the run's length, what is logged, and the
+#: precision (checkpoints hold fp32 weights and optimizer states whatever the precision).
+RESUMABLE_CHANGES = ("runner.steps", "runner.log_every", "runner.checkpoint_every", "logger.", "resume",
+                     "precision")
 
 
 def check_same_run(run_dir: Path, config_yaml: str) -> None:
@@ -258,6 +265,10 @@ def check_same_run(run_dir: Path, config_yaml: str) -> None:
     old, new = flatten(yaml.safe_load(saved.read_text())), flatten(yaml.safe_load(config_yaml))
     changed = sorted(k for k in old.keys() | new.keys()
                      if old.get(k) != new.get(k) and not k.startswith(RESUMABLE_CHANGES))
+    if old.get("precision", "fp32") != new.get("precision", "fp32"):
+        print(f"note: {run_dir} was trained with precision={old.get('precision', 'fp32')}; it continues with "
+              f"precision={new.get('precision', 'fp32')} (weights and optimizer states are fp32 either way)",
+              flush=True)
     if changed:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5])
         more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
@@ -305,6 +316,9 @@ def _run_experiment(cfg: Any, run_dir: Path) -> dict[str, Any]:
     runner_cfg = build_config(RunnerConfig, _container(cfg.runner), prefix="runner")
     set_threads(None if cfg.threads is None else int(cfg.threads))
     device = resolve_device(str(cfg.device))
+    precision = str(cfg.get("precision", "fp32"))
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision} is not one of {', '.join(PRECISIONS)}")
     seed = int(cfg.seed)
     if seed < 0:
         raise ConfigError(f"seed={seed} must be >= 0")
@@ -316,6 +330,10 @@ def _run_experiment(cfg: Any, run_dir: Path) -> dict[str, Any]:
         if isinstance(err, ConfigError):
             raise
         raise ConfigError(f"algo={cfg.algo.get('name', '?')}: {err}") from err
+    supported = getattr(algo, "precisions", PRECISIONS)
+    if precision not in supported:
+        raise ConfigError(f"precision={precision}: algo={cfg.algo.name} supports {', '.join(supported)} only "
+                          f"({type(algo).__name__}.precisions); use precision={supported[0]}")
     if runner_cfg.steps is None:
         if not hasattr(algo, "total_steps"):
             raise ConfigError(f"runner.steps=null needs an algorithm with its own schedule; set runner.steps "
@@ -329,7 +347,7 @@ def _run_experiment(cfg: Any, run_dir: Path) -> dict[str, Any]:
                     config=_container(cfg))
     if hasattr(algo, "set_run_dir"):    # optional: algorithms with resumable stages of their own (LS3)
         algo.set_run_dir(run_dir)
-    runner = Runner(algo, run_dir, runner_cfg, logger, seed, config_yaml)
+    runner = Runner(algo, run_dir, runner_cfg, logger, seed, config_yaml, precision, device)
     resumed = runner.try_resume()
     if resumed:
         print(f"resumed from {run_dir / 'checkpoints' / 'last.pt'} at step {runner.step}", flush=True)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from rlkit.agent import _modules
 from rlkit.algos.boot import BooT, BooTConfig
 from rlkit.algos.cplanning import CPlanning, CPlanningConfig
 from rlkit.algos.eppo import EPPO, EPPOConfig
@@ -27,6 +28,7 @@ from rlkit.env_spec import EnvSpec
 from rlkit.envs.ls3_navigation import NavigationEnv
 from rlkit.envs.point_robot import SparsePointRobotEnv
 from rlkit.envs.qp.env import QPEnv
+from rlkit.precision import PRECISIONS, autocast
 from rlkit.rl.ppo import PPO, PPOConfig
 from rlkit.rl.sac import SAC, SACConfig
 from rlkit.rl.td3 import TD3, TD3Config
@@ -172,6 +174,43 @@ def test_state_dict_round_trip_continues_identically(name, tmp_path):
     other.load_state_dict(state["algo"])
     set_rng_state(state["rng"])
     assert _steps(other, 4) == expected
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n != "rlqp"])
+def test_bf16_trains_with_fp32_weights_and_optimizer_states(name):
+    """Under precision=bf16 (rlkit.precision) training and evaluation run with finite metrics, the
+    losses differ from fp32's (the matrix products did run in bfloat16), and every weight, gradient
+    and optimizer state stays fp32."""
+    fp32_losses = {k: v for k, v in _steps(_make(name, 0), 6)[-1].items() if k.startswith("loss/")}
+    algo = _make(name, 0)
+    with autocast("bf16", "cpu"):
+        metrics = _steps(algo, 6)[-1]
+        evaluation = algo.evaluate(1)
+    assert all(math.isfinite(v) for v in [*metrics.values(), *evaluation.values()])
+    assert {k: v for k, v in metrics.items() if k.startswith("loss/")} != fp32_losses
+    for module in _modules(algo).values():
+        for p in module.parameters():
+            assert p.dtype == torch.float32 and (p.grad is None or p.grad.dtype == torch.float32)
+    states = [t for opt in _optimizers(algo) for st in opt.state.values() for t in st.values()
+              if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    assert states and all(t.dtype == torch.float32 for t in states)
+
+
+def test_rlqp_supports_fp32_only():
+    assert RLQP.precisions == ("fp32",) and PPO.precisions == PRECISIONS
+
+
+def _optimizers(obj, depth: int = 3) -> list[torch.optim.Optimizer]:
+    """The optimizers an agent holds (its attributes, and up to two levels below)."""
+    found = []
+    for value in vars(obj).values():
+        if isinstance(value, torch.optim.Optimizer):
+            found.append(value)
+        elif isinstance(value, dict):
+            found += [v for v in value.values() if isinstance(v, torch.optim.Optimizer)]
+        elif depth > 1 and hasattr(value, "__dict__") and type(value).__module__.startswith("rlkit."):
+            found += _optimizers(value, depth - 1)
+    return found
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -28,6 +28,7 @@ from rlkit.algos.cplanning.clearning import CLearner, CLearningConfig, relabel_b
 from rlkit.config import check, check_positive
 from rlkit.data.episodes import EpisodeBuffer
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
+from rlkit.precision import full_precision
 from rlkit.seeding import eval_seed, own_torch_rng
 
 #: Logit margin of the bfloat16 screen (``graph_precision=bf16``): pairs scored within this of the cutoff
@@ -128,12 +129,15 @@ class CPlanning(Agent):
     def logit(self, states: torch.Tensor, goals: torch.Tensor, nets: tuple[Any, Any] | None = None
               ) -> torch.Tensor:
         """min_j f_j(s, pi(s, g), g) of paired rows, [B], in float32 (the greedy action, as for the
-        graph's edges); ``nets``: (actor, critic) copies in another precision (:meth:`_bf16_nets`)."""
+        graph's edges); ``nets``: (actor, critic) copies in another precision (:meth:`_bf16_nets`).
+        The nets' own dtype decides, not the caller's ``precision`` (autocast is off here): the graph
+        is the same whatever precision training runs in."""
         actor, critic = nets or (self.learner.actor, self.learner.critic)
         dtype = next(critic.parameters()).dtype
         states, goals = states.to(dtype), goals.to(dtype)
-        a = torch.tanh(actor(torch.cat([states, goals], -1))[0])
-        return self.learner.logits(critic, states, goals, a).min(0).values.float()
+        with full_precision(states.device):
+            a = torch.tanh(actor(torch.cat([states, goals], -1))[0]).to(dtype)
+            return self.learner.logits(critic, states, goals, a).min(0).values.float()
 
     def probability(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         """min_j C_j(s, pi(s, g), g) of paired rows, [B]."""

@@ -21,8 +21,8 @@ Per env step, from the current latent z_0:
    is sampled but never evaluated); ``True`` scores all ``iterations``.
 
 ``safe_set_ignore`` / ``constr_ignore`` drop the respective terms (the paper's ablations).
-``precision="bf16"`` runs the networks' matrix products in bfloat16 (``rlkit.precision``); latents,
-sums, thresholds and the CEM stay fp32.
+Under ``precision=bf16`` (``rlkit.precision``) the networks' matrix products run in bfloat16; their
+outputs come back in fp32, so latents, sums, thresholds and the CEM stay fp32.
 ``dynamics_model`` / ``value_model`` / ``safe_set_model`` = ``"oracle"`` swap a learned part for the
 navigation task's ground truth (:mod:`rlkit.algos.ls3.oracle`; diagnostics, not LS3).
 """
@@ -36,7 +36,6 @@ import torch
 
 from rlkit.algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble
 from rlkit.algos.ls3.oracle import NavigationOracle, latent_position
-from rlkit.precision import autocast, check_precision, fp32
 
 PENALTY = 1e5
 
@@ -61,7 +60,6 @@ class PlannerConfig:
     cem_std_unbiased: bool = True     # official: torch's default (unbiased) std of the elites
     safe_set_ignore: bool = False
     constr_ignore: bool = False
-    precision: str = "fp32"           # fp32 | bf16 (the networks' matrix products; ours)
     dynamics_model: str = "learned"   # learned | oracle (diagnostic: noise-free navigation dynamics)
     value_model: str = "learned"      # learned | oracle (diagnostic: optimal value)
     safe_set_model: str = "learned"   # learned | oracle (diagnostic: the free space)
@@ -77,7 +75,6 @@ class SafeSetCEM:
         if cfg.feasibility not in ("score", "mask") or cfg.sampling not in ("per_step_member", "ts1"):
             raise ValueError(f"feasibility={cfg.feasibility!r} (score|mask), sampling={cfg.sampling!r} "
                              "(per_step_member|ts1)")
-        check_precision(cfg.precision)
         self.cfg, self.dynamics, self.value = cfg, dynamics, value
         self.safe_set, self.constraint, self.goal = safe_set, constraint, goal
         device = next(dynamics.parameters()).device
@@ -125,12 +122,11 @@ class SafeSetCEM:
                     z = self.truth.latent(position)
                 else:
                     member = members[t] if cfg.sampling == "per_step_member" else None
-                    with autocast(cfg.precision, z.device):     # z + dz stays fp32
-                        z = self.dynamics.sample_next(z, a, member, self.generator, cfg.dynamics_noise)
-                goal = self._net(self.goal, z).view(c, N)
+                    z = self.dynamics.sample_next(z, a, member, self.generator, cfg.dynamics_noise)
+                goal = self.goal(z).view(c, N)
                 goal_sum[t] += (goal if cfg.goal_on_logits else torch.sigmoid(goal)).sum(0)
                 if not cfg.constr_ignore:
-                    violation = torch.sigmoid(self._net(self.constraint, z)).view(c, N).amax(0)
+                    violation = torch.sigmoid(self.constraint(z)).view(c, N).amax(0)
                     worst[t] = torch.maximum(worst[t], violation)
             value_sum += self._value(z, position).view(c, N).sum(0)
             if not cfg.safe_set_ignore:
@@ -145,11 +141,6 @@ class SafeSetCEM:
         feasible = score > -PENALTY if cfg.feasibility == "score" else (constraint_steps == 0) & ~unsafe
         return score, feasible
 
-    def _net(self, net: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
-        """A network's output in fp32, its matrix products in the planner's precision."""
-        with autocast(self.cfg.precision, z.device):
-            return fp32(net(z))
-
     @property
     def truth(self) -> NavigationOracle:
         if self.oracle is None:
@@ -163,13 +154,13 @@ class SafeSetCEM:
     def _value(self, z: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:
         if self.cfg.value_model == "oracle":
             return self.truth.value(self._position(z, position))
-        return self._net(self.value, z)
+        return self.value(z)
 
     def _safe(self, z: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:
         """P(z in the safe set)."""
         if self.cfg.safe_set_model == "oracle":
             return self.truth.safe(self._position(z, position))
-        return torch.sigmoid(self._net(self.safe_set, z))
+        return torch.sigmoid(self.safe_set(z))
 
     def refit(self, elites: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The sampling distribution of the next CEM iteration: per (t, action dim) mean and standard

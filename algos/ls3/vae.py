@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rlkit.precision import fp32
+
 ARCHS = {
     "ls3": {"channels": (32, 64, 128, 256), "kernels": (4, 4, 4, 4), "strides": (2, 3, 2, 2), "padding": 0,
             "deconv_kernels": (5, 5, 6, 6)},
@@ -55,7 +57,7 @@ class ConvEncoder(nn.Module):
         self.fc = nn.Linear(feat, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.conv(x).flatten(1))
+        return fp32(self.fc(self.conv(x).flatten(1)))          # fp32 under bf16 autocast
 
 
 class ConvDecoder(nn.Module):
@@ -77,7 +79,7 @@ class ConvDecoder(nn.Module):
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, self.c0, self.hw, self.hw))
+        return fp32(self.deconv(self.fc(z).view(-1, self.c0, self.hw, self.hw)))
 
 
 class VAE(nn.Module):

@@ -71,6 +71,10 @@ class RLQP(Agent):
     """
 
     config_class = RLQPConfig
+    #: fp32 only (not shown safe in bf16): the action a sets rho on a log scale (10^(6a) in the paper's
+    #: parameterisation), where bf16's rounding of a (up to 2^-8) moves rho by up to 5%; the ADMM
+    #: solver runs in float64 either way.
+    precisions = ("fp32",)
 
     @own_torch_rng
     def __init__(self, cfg: RLQPConfig, env: EnvLike | None = None, *,

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from rlkit.nn.mlp import activation
+from rlkit.precision import fp32
 
 
 class EnsembleLinear(nn.Module):
@@ -63,4 +64,4 @@ class EnsembleMLP(nn.Module):
             x = layer(x)
             if i < len(self.layers) - 1:
                 x = self.act(x)
-        return x
+        return fp32(x)                       # fp32 out under bf16 autocast (rlkit.precision)

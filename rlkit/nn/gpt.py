@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rlkit.precision import fp32
+
 
 @dataclass
 class GPTConfig:
@@ -168,7 +170,7 @@ class GPT(nn.Module):
         keep = self.key_keep(past + T, idx.device)
         for i, block in enumerate(self.blocks):
             x = block(x, cache, i, past, keep)
-        return self.output(self.ln_f(x), past)
+        return fp32(self.output(self.ln_f(x), past))     # fp32 logits under bf16 autocast
 
     def embed(self, idx: torch.Tensor, past: int) -> torch.Tensor:
         """Token vectors of ``idx`` [B, T], whose first token sits at absolute position ``past``."""

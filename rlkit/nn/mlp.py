@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from rlkit.precision import fp32
+
 
 class _SigmoidTanh(torch.autograd.Function):
     """y = tanh(x) computed as 2 sigmoid(2x) - 1; dy/dx = 1 - y^2."""
@@ -76,4 +78,4 @@ class MLP(nn.Sequential):
                 nn.init.zeros_(lin.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., in_dim] -> [..., out_dim]
-        return super().forward(x)
+        return fp32(super().forward(x))      # fp32 out under bf16 autocast (rlkit.precision)
