@@ -1,9 +1,11 @@
-"""Speed of our SAC and PPO against Stable-Baselines3, same settings, same CPU, one run.
+"""Speed of our SAC and PPO against Stable-Baselines3, same settings, same CPU, one run; ours in fp32
+and in bf16 (``precision=bf16``: torch.autocast, rlkit.precision), SB3 in fp32 (it has no bf16 mode).
 
     .venv/bin/python benchmarks/baselines_speed.py [--threads 1] [--repeats 3]
 
 Measures (best of ``--repeats``):
-- SAC gradient updates/s (batch 256, 256x256 MLPs, twin Q, autotuned alpha) on a filled buffer;
+- SAC gradient updates/s (batch 256, 256x256 MLPs, twin Q, autotuned alpha) on a filled buffer, and
+  its rate as a fraction of this machine's matmul throughput, measured in the same run;
 - SAC env steps/s of the whole loop (act, step Pendulum-v1, store, one update per step);
 - PPO env steps/s on CartPole-v1 (4 envs x 128 steps, 4 epochs x 4 minibatches, 64x64 tanh);
 - replay sampling: a batch of 256 from 1M transitions (obs 17, action 6).
@@ -17,12 +19,17 @@ import time
 
 import numpy as np
 import torch
-from timing import best_rate
+from timing import best_rate, linear_flops, matmul_gflops
+
+from rlkit.precision import autocast
 
 WARM = 1000
 
 
-def sac_ours(updates: int, repeats: int) -> tuple[float, float]:
+def sac_ours(updates: int, repeats: int, precision: str) -> tuple[float, float, float]:
+    """Updates/s, loop env steps/s and GFLOP per update (linear layers, 256 rows: the target's actor
+    and critic forward, the critic's forward and backward (2x), the actor's forward and backward and
+    the critic's forward and input-gradient for its loss: 4 A + 6 C per row)."""
     from rlkit.rl.sac import SAC, SACConfig
 
     agent = SAC(SACConfig(learning_starts=WARM), "Pendulum-v1", seed=0)
@@ -30,14 +37,18 @@ def sac_ours(updates: int, repeats: int) -> tuple[float, float]:
         agent.train_step()
 
     def train_only():
-        for _ in range(updates):
-            agent.learner.update(agent.buffer.sample(256))
+        with autocast(precision, "cpu"):
+            for _ in range(updates):
+                agent.learner.update(agent.buffer.sample(256))
 
     def full_loop():
-        for _ in range(updates):
-            agent.train_step()
+        with autocast(precision, "cpu"):
+            for _ in range(updates):
+                agent.train_step()
 
-    return best_rate(train_only, updates, repeats), best_rate(full_loop, updates, repeats)
+    learner = agent.learner
+    gflop = 256 * (4 * linear_flops(learner.actor) + 6 * linear_flops(learner.critic)) / 1e9
+    return best_rate(train_only, updates, repeats), best_rate(full_loop, updates, repeats), gflop
 
 
 def sac_sb3(updates: int, repeats: int) -> tuple[float, float]:
@@ -56,7 +67,7 @@ def sac_sb3(updates: int, repeats: int) -> tuple[float, float]:
     return best_rate(train_only, updates, repeats), best_rate(full_loop, updates, repeats)
 
 
-def ppo_ours(rollouts: int, repeats: int) -> float:
+def ppo_ours(rollouts: int, repeats: int, precision: str) -> float:
     from rlkit.rl.ppo import PPO, PPOConfig
 
     agent = PPO(PPOConfig(), "CartPole-v1", seed=0)
@@ -64,8 +75,9 @@ def ppo_ours(rollouts: int, repeats: int) -> float:
     n = agent.cfg.num_envs * agent.cfg.num_steps
 
     def run():
-        for _ in range(rollouts):
-            agent.train_step()
+        with autocast(precision, "cpu"):
+            for _ in range(rollouts):
+                agent.train_step()
 
     return best_rate(run, rollouts * n, repeats)
 
@@ -123,20 +135,31 @@ def main() -> None:
     p.add_argument("--ppo-rollouts", type=int, default=10)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    rows = []
-    so, so_full = sac_ours(args.sac_updates, args.repeats)
+    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+    sac = {precision: sac_ours(args.sac_updates, args.repeats, precision) for precision in peak}
     sb, sb_full = sac_sb3(args.sac_updates, args.repeats)
-    rows.append(("SAC gradient updates/s (Pendulum, batch 256)", so, sb))
-    rows.append(("SAC env steps/s, 1 update per step", so_full, sb_full))
-    po, pb = ppo_ours(args.ppo_rollouts, args.repeats), ppo_sb3(args.ppo_rollouts, args.repeats)
-    rows.append(("PPO env steps/s (CartPole, 4 envs)", po, pb))
+    ppo = {precision: ppo_ours(args.ppo_rollouts, args.repeats, precision) for precision in peak}
+    pb = ppo_sb3(args.ppo_rollouts, args.repeats)
+    rows = []
+    for precision in peak:
+        rows.append((f"SAC gradient updates/s (Pendulum, batch 256), ours {precision}", sac[precision][0], sb))
+    for precision in peak:
+        rows.append((f"SAC env steps/s, 1 update per step, ours {precision}", sac[precision][1], sb_full))
+    for precision in peak:
+        rows.append((f"PPO env steps/s (CartPole, 4 envs), ours {precision}", ppo[precision], pb))
     mo, mb = sampling(args.repeats)
-    print(f"\ntorch {torch.__version__}, threads={args.threads}, best of {args.repeats}\n")
-    print("| measure | rlkit | SB3 | ratio (rlkit/SB3) |\n|---|---|---|---|")
+    print(f"\ntorch {torch.__version__}, threads={args.threads}, best of {args.repeats}; matmul [4096 x 256] @ "
+          f"[256 x 256] on the same threads: fp32 {peak['fp32']:.0f}, bf16 {peak['bf16']:.0f} GFLOP/s\n")
+    print("| measure | rlkit | SB3 (fp32) | ratio (rlkit/SB3) |\n|---|---|---|---|")
     for name, a, b in rows:
         print(f"| {name} | {a:.0f} | {b:.0f} | {a / b:.2f}x |")
     print(f"| replay sample, 256 of 1M (µs, lower is better) | {mo:.0f} | {mb:.0f} | "
           f"{mb / mo:.2f}x faster |")
+    gflop = sac["fp32"][2]
+    print(f"\nSAC update: {gflop:.3f} GFLOP in its linear layers")
+    for precision, (rate, _, _) in sac.items():
+        print(f"- {precision}: {rate * gflop:.0f} GFLOP/s = {rate * gflop / peak[precision]:.2f} of the "
+              f"{precision} matmul peak")
 
 
 if __name__ == "__main__":

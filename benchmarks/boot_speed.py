@@ -4,7 +4,11 @@ training throughput (fused attention + foreach AdamW vs the textbook attention +
 Official planner settings, hopper sizes (obs 11, action 3, D = 16): beam 128, horizon 10, n_expand 2,
 context 5 transitions, 100 bins, 4 layers x 4 heads x width 128 (random weights: the cost does not
 depend on training). Both planners draw from identically seeded generators; the benchmark reports
-whether they chose identical plans.
+whether they chose identical plans. The cached planner and the training step also run in bf16
+(``precision=bf16``: torch.autocast, rlkit.precision), with this machine's fp32 and bf16 matmul
+throughput measured in the same run. Beam search samples its action tokens, so bf16's rounding can
+flip a draw: the run reports on ``--states`` fixed prefixes how often the executed action (the best
+plan's first) equals fp32's, beside how often fp32 agrees with itself under another seed.
 
     .venv/bin/python benchmarks/boot_speed.py --threads 1
 """
@@ -12,13 +16,19 @@ whether they chose identical plans.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from rlkit.algos.boot import BeamPlanner, PlannerConfig, QuantileDiscretizer
 from rlkit.algos.boot.model import TrajectoryGPT, trajectory_loss
+from rlkit.precision import autocast
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import matmul_gflops  # noqa: E402  (benchmarks/timing.py)
 
 
 def _planner(model: TrajectoryGPT, disc: QuantileDiscretizer, cache: bool, seed: int,
@@ -36,30 +46,54 @@ def planning(args: argparse.Namespace) -> list[str]:
     disc = QuantileDiscretizer(np.random.default_rng(0).normal(size=(5000, D)), 100)
     prefix = torch.randint(0, 100, (1, 5 * D + obs))
     rows, plans = [], {}
-    for cache, reps in ((False, args.uncached_reps), (True, args.cached_reps)):
+    variants = (("uncached (official)", False, "fp32", args.uncached_reps), ("KV cache (ours)", True, "fp32",
+                args.cached_reps), ("KV cache (ours), bf16", True, "bf16", args.cached_reps))
+    for name, cache, precision, reps in variants:
         planner = _planner(model, disc, cache, 1, args)
         times, out = [], []
         for _ in range(reps):
             t0 = time.perf_counter()
-            out.append(planner.plan(prefix)[0])
+            with autocast(precision, "cpu"):
+                out.append(planner.plan(prefix)[0])
             times.append(time.perf_counter() - t0)
-        plans[cache] = out
-        rows.append((cache, float(np.median(times)), planner.model_calls / reps))
-    same = all(torch.equal(a, b) for a, b in zip(plans[False], plans[True], strict=False))
-    batch = _planner(model, disc, True, 1, args)
-    t0 = time.perf_counter()
-    batch.plan(prefix.repeat(args.episodes, 1))
-    per_episode = (time.perf_counter() - t0) / args.episodes
+        plans[name] = out
+        rows.append((name, float(np.median(times)), planner.model_calls / reps))
+    same = all(torch.equal(a, b) for a, b in zip(plans["uncached (official)"], plans["KV cache (ours)"],
+                                                  strict=False))
     base = rows[0][1]
-    lines = ["| planner | s per env step | model calls per step | speed-up |", "|---|---|---|---|"]
-    for cache, t, calls in rows:
-        lines.append(f"| {'KV cache (ours)' if cache else 'uncached (official)'} | {t:.3f} | {calls:.0f} | "
-                     f"{base / t:.1f}x |")
-    lines.append(f"| KV cache, {args.episodes} episodes in one batch | {per_episode:.3f} per episode | - | "
-                 f"{base / per_episode:.1f}x |")
+    for precision in ("fp32", "bf16"):
+        batch = _planner(model, disc, True, 1, args)
+        t0 = time.perf_counter()
+        with autocast(precision, "cpu"):
+            batch.plan(prefix.repeat(args.episodes, 1))
+        rows.append((f"KV cache, {args.episodes} episodes in one batch, {precision}",
+                     (time.perf_counter() - t0) / args.episodes, float("nan")))
+    lines = ["| planner | s per env step (per episode) | model calls per step | speed-up over official |",
+             "|---|---|---|---|"]
+    for name, t, calls in rows:
+        lines.append(f"| {name} | {t:.3f} | {'-' if np.isnan(calls) else f'{calls:.0f}'} | {base / t:.1f}x |")
     n = min(args.uncached_reps, args.cached_reps)
     lines += ["", f"Identical plans (cache vs uncached, same seeds, first {n} steps): {same}"]
+    lines.append(agreement(model, disc, obs, D, args))
     return lines
+
+
+def agreement(model: TrajectoryGPT, disc: QuantileDiscretizer, obs: int, D: int,
+              args: argparse.Namespace) -> str:
+    """How often bf16 executes fp32's action on fixed prefixes, beside fp32 under another seed."""
+    g = torch.Generator().manual_seed(2)
+    same_bf16 = same_reseeded = 0
+    for i in range(args.states):
+        prefix = torch.randint(0, 100, (1, 5 * D + obs), generator=g)
+        actions = []
+        for precision, seed in (("fp32", i), ("bf16", i), ("fp32", i + 1000)):
+            planner = _planner(model, disc, True, seed, args)
+            with autocast(precision, "cpu"):
+                actions.append(planner.actions(planner.plan(prefix)[0]))
+        same_bf16 += bool(np.array_equal(actions[0], actions[1]))
+        same_reseeded += bool(np.array_equal(actions[0], actions[2]))
+    return (f"Executed action equal to fp32's (same seed) on {same_bf16} of {args.states} fixed prefixes in "
+            f"bf16; fp32 with another seed: {same_reseeded} of {args.states}")
 
 
 def training(args: argparse.Namespace) -> list[str]:
@@ -70,15 +104,18 @@ def training(args: argparse.Namespace) -> list[str]:
     Y = torch.randint(0, 100, (256, T))
     mask = torch.ones(256, T)
     out, lines = {}, ["| training step (batch 256 x 159 tokens) | tokens/s | ratio |", "|---|---|---|"]
-    variants = (("textbook attention + per-tensor AdamW", False), ("fused attention + foreach AdamW", True))
-    for name, fused in variants:
+    variants = (("textbook attention + per-tensor AdamW", False, "fp32"),
+                ("fused attention + foreach AdamW", True, "fp32"),
+                ("fused attention + foreach AdamW, bf16", True, "bf16"))
+    for name, fused, precision in variants:
         torch.manual_seed(0)
         model = TrajectoryGPT(obs, act, 100, T, args.layers, 4, args.width, 0.1, fused_attention=fused)
         opt = torch.optim.AdamW(model.optimizer_groups(0.1), lr=1e-3, betas=(0.9, 0.95), foreach=fused)
         w = model.token_weights()
 
-        def step(model=model, opt=opt, w=w) -> None:
-            loss, _ = trajectory_loss(model(X), Y, mask, w)
+        def step(model=model, opt=opt, w=w, precision=precision) -> None:
+            with autocast(precision, "cpu"):
+                loss, _ = trajectory_loss(model(X), Y, mask, w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -106,9 +143,12 @@ def main() -> None:
     p.add_argument("--horizon", type=int, default=10, help="official: 10")
     p.add_argument("--layers", type=int, default=4, help="official: 4 (of 4 heads)")
     p.add_argument("--width", type=int, default=128, help="official: 128")
+    p.add_argument("--states", type=int, default=10, help="fixed prefixes of the bf16 decision check")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), CPU\n")
+    peak = {dtype: matmul_gflops(getattr(torch, dtype)) for dtype in ("float32", "bfloat16")}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), CPU; matmul [4096 x 256] @ [256 x 256] on the "
+          f"same threads: fp32 {peak['float32']:.0f}, bf16 {peak['bfloat16']:.0f} GFLOP/s\n")
     print("\n".join(planning(args)))
     print()
     print("\n".join(training(args)))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -52,6 +53,11 @@ def arm_command(claim: dict, arm: str, seeds: int, workers: int, sweep_dir: Path
             f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=s${seed}"]
 
 
+def rule_arms(rule: object) -> set[str]:
+    """The arms a rule (a string, or an ``any`` / ``all`` group of them) refers to."""
+    return set(re.findall(r"([A-Za-z_][\w-]*)\.[A-Za-z_]", json.dumps(rule)))
+
+
 def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: bool,
               results: Path | None, report_only: bool = False) -> tuple[Path, bool]:
     from rlkit.analysis import claim_curves, claim_table, claim_values, curve_metrics
@@ -73,7 +79,10 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
             raise SystemExit(f"error: arm {arm!r} failed (exit {done.returncode}); rerun the same command "
                              "to resume its runs")
     values = claim_values(dirs, claim["metrics"])
-    table, passed = claim_table(values, claim["metrics"], claim["rules"], claim.get("secondary_rules", []))
+    rules, secondary = claim["rules"], claim.get("secondary_rules", [])
+    if tiny:                                   # the smoke test checks the rules on the arms it ran
+        rules, secondary = ([r for r in group if rule_arms(r) <= set(arms)] for group in (rules, secondary))
+    table, passed = claim_table(values, claim["metrics"], rules, secondary)
     path = results or (out_dir / name / "results.md" if tiny else ROOT / claim["results"])
     command = shlex.join([".venv/bin/python", "benchmarks/claim.py", *sys.argv[1:]])
     counts = f"{seeds} seeds per arm" + "".join(f", {n} for {arm}" for arm, n in per_arm.items())
