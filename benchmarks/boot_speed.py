@@ -8,9 +8,12 @@ whether they chose identical plans. The cached planner and the training step als
 (``precision=bf16``: torch.autocast, rlkit.precision), with this machine's fp32 and bf16 matmul
 throughput measured in the same run. Beam search samples its action tokens, so bf16's rounding can
 flip a draw: the run reports on ``--states`` fixed prefixes how often the executed action (the best
-plan's first) equals fp32's, beside how often fp32 agrees with itself under another seed.
+plan's first) equals fp32's, beside how often fp32 agrees with itself under another seed. Random
+weights give nearly flat token distributions, where any rounding flips a draw; ``--run-dir`` runs
+the same check (and the evaluation return in each precision) on a trained model instead.
 
     .venv/bin/python benchmarks/boot_speed.py --threads 1
+    .venv/bin/python benchmarks/boot_speed.py --run-dir ~/rlkit-runs/claims/precision_bf16/tt_fp32/s0
 """
 
 from __future__ import annotations
@@ -132,6 +135,40 @@ def training(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def trained(args: argparse.Namespace) -> list[str]:
+    """The decision check on a trained model (``--run-dir``: a BooT / TT run directory, its last
+    checkpoint): from ``--states`` start observations of its env, the action the agent executes in
+    bf16 against fp32 (same planner seed), beside fp32 under another seed; then its evaluation
+    return over ``--eval-episodes`` episodes in each precision (same seeds)."""
+    from rlkit.agent import load_run
+    from rlkit.env_spec import eval_env_factory
+
+    agent = load_run(args.run_dir, checkpoint="last")
+    env = eval_env_factory(agent.env)()
+    same_bf16 = same_reseeded = 0
+    gaps: dict[str, list[float]] = {"bf16": [], "reseeded": []}
+    for i in range(args.states):
+        obs, _ = env.reset(seed=10_000 + i)
+        actions = []
+        for precision, seed in (("fp32", i), ("bf16", i), ("fp32", i + 1000)):
+            agent.planner.generator = torch.Generator().manual_seed(seed)
+            with autocast(precision, "cpu"):
+                actions.append(agent.act(obs))
+        same_bf16 += bool(np.array_equal(actions[0], actions[1]))
+        same_reseeded += bool(np.array_equal(actions[0], actions[2]))
+        gaps["bf16"].append(float(np.abs(actions[0] - actions[1]).max()))
+        gaps["reseeded"].append(float(np.abs(actions[0] - actions[2]).max()))
+    returns = {}
+    for precision in ("fp32", "bf16"):
+        with autocast(precision, "cpu"):
+            returns[precision] = agent.evaluate(args.eval_episodes)["eval/return"]
+    return [f"Trained model {args.run_dir}: executed action equal to fp32's (same seed) on {same_bf16} of "
+            f"{args.states} start states in bf16 (mean largest difference {np.mean(gaps['bf16']):.3f}); fp32 "
+            f"with another seed: {same_reseeded} of {args.states} ({np.mean(gaps['reseeded']):.3f}). "
+            f"Evaluation return over {args.eval_episodes} episodes: fp32 {returns['fp32']:.1f}, "
+            f"bf16 {returns['bf16']:.1f}"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=1)
@@ -144,11 +181,16 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=4, help="official: 4 (of 4 heads)")
     p.add_argument("--width", type=int, default=128, help="official: 128")
     p.add_argument("--states", type=int, default=10, help="fixed prefixes of the bf16 decision check")
+    p.add_argument("--run-dir", default=None, help="a trained BooT / TT run: its decisions in bf16 (only this)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="evaluation episodes of --run-dir")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     peak = {dtype: matmul_gflops(getattr(torch, dtype)) for dtype in ("float32", "bfloat16")}
     print(f"torch {torch.__version__}, {args.threads} thread(s), CPU; matmul [4096 x 256] @ [256 x 256] on the "
           f"same threads: fp32 {peak['float32']:.0f}, bf16 {peak['bfloat16']:.0f} GFLOP/s\n")
+    if args.run_dir:
+        print("\n".join(trained(args)))
+        return
     print("\n".join(planning(args)))
     print()
     print("\n".join(training(args)))

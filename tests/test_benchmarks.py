@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import TINY_ALGO, TINY_RUNNER
 
 from rlkit.analysis import check_rule, claim_table, curve_metrics, read_claim, reduce_metric
 
@@ -40,6 +41,18 @@ def test_speed_benchmark_runs_with_tiny_arguments(name):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "|" in out.stdout                               # a result table was printed
+
+
+def test_boot_speed_checks_the_decisions_of_a_trained_run(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "run.py"), "algo=tt", "env=pendulum_mixed",
+                          *TINY_ALGO["tt"], *TINY_RUNNER, f"hydra.run.dir={tmp_path}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "boot_speed.py"), "--run-dir",
+                          str(tmp_path), "--states", "2", "--eval-episodes", "1"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "of 2 start states in bf16" in out.stdout and "Evaluation return over 1 episodes" in out.stdout
 
 
 @pytest.mark.parametrize("name", CLAIMS)
