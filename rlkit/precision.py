@@ -12,6 +12,11 @@ their output), and losses and reductions outside them run in fp32. Float64 tenso
 (autocast leaves them alone), and code whose answer must not depend on the precision (a graph
 search, a solver) runs in a :func:`full_precision` region.
 
+The region runs without autocast's weight-cast cache: the cache is keyed by the weight tensor, not
+its version, so after an optimizer step inside the region (a ``train_step`` holds many: PPO's
+minibatches, SAC's critic then actor) the next forward would use the bf16 copy of the old weights.
+Each product casts its weights afresh instead.
+
 The runner wraps ``train_step()`` and ``evaluate()`` in :func:`autocast` (key ``precision``);
 library users do the same::
 
@@ -38,7 +43,7 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
     check_precision(precision)
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, cache_enabled=False)
 
 
 def full_precision(device: torch.device | str) -> contextlib.AbstractContextManager:

@@ -41,6 +41,20 @@ def test_networks_return_fp32_computed_in_bf16(make, x):
     torch.testing.assert_close(out, reference, rtol=0.05, atol=0.05)
 
 
+def test_weights_updated_inside_the_region_are_used_by_the_next_forward():
+    """A train_step takes several optimizer steps inside one autocast region; each forward must see
+    the current weights (torch's default weight-cast cache would keep the bf16 copy of the old ones)."""
+    torch.manual_seed(0)
+    net, x = MLP(8, 4, (64, 64)), torch.randn(32, 8)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    with autocast("bf16", "cpu"):
+        net(x).sum().backward()
+        opt.step()
+        inside = net(x)
+    with autocast("bf16", "cpu"):
+        assert torch.equal(inside, net(x))
+
+
 def test_float64_networks_are_left_in_float64():
     net = MLP(6, 3, (32,)).double()
     x = torch.randn(5, 6, dtype=torch.float64)
