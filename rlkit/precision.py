@@ -7,8 +7,10 @@ checkpoint does not depend on the precision it was trained in.
 
 On CPU, autocast leaves element-wise functions (exp, sigmoid, log_softmax, logsumexp, tanh) in the
 dtype of their input, so a bf16 network output would carry bf16 into log-probabilities, entropies,
-TD targets and thresholds. The networks of :mod:`rlkit.nn` therefore return fp32 (:func:`fp32` at
-their output), and losses and reductions outside them run in fp32. Float64 tensors are never cast
+TD targets and thresholds, and a bf16 output layer would round values to 3 significant digits (a
+state value of 80 to steps of 0.5, coarser than the advantages computed from it). The networks of
+:mod:`rlkit.nn` therefore compute their last layer in fp32 (:func:`output_layer`) and return fp32;
+losses and reductions outside them run in fp32. Float64 tensors are never cast
 (autocast leaves them alone), and code whose answer must not depend on the precision (a graph
 search, a solver) runs in a :func:`full_precision` region.
 
@@ -50,6 +52,16 @@ def full_precision(device: torch.device | str) -> contextlib.AbstractContextMana
     """A region where the matrix products run in their tensors' own dtype whatever the caller's
     precision (autocast off)."""
     return torch.autocast(device_type=torch.device(device).type, enabled=False)
+
+
+def output_layer(layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` in fp32 inside a bf16 region: a network's last layer, so that its outputs (values
+    of tens or hundreds, logits compared with each other) keep fp32's resolution rather than bf16's
+    3 significant digits. The hidden layers, where the products are, stay in bf16."""
+    if not torch.is_autocast_enabled(x.device.type):
+        return layer(x)
+    with full_precision(x.device):
+        return layer(fp32(x))
 
 
 def fp32(x: torch.Tensor) -> torch.Tensor:

@@ -65,8 +65,8 @@ def test_float64_networks_are_left_in_float64():
 
 def test_bf16_beam_search_changes_the_executed_action_less_than_its_own_sampling():
     """Beam search samples its action tokens, so bf16's rounding can flip a draw: on 50 fixed prefixes
-    the executed action (the best plan's first) equals fp32's on 40 (80%; 68% at width 64), while fp32
-    with another generator seed agrees with itself on 2 (4%; 12% at width 64)."""
+    the executed action (the best plan's first) equals fp32's on 45 (42 at width 64), while fp32 with
+    another generator seed agrees with itself on 2 (13 at width 64)."""
     torch.manual_seed(0)
     obs, act = 3, 2
     D = obs + act + 2
@@ -84,7 +84,7 @@ def test_bf16_beam_search_changes_the_executed_action_less_than_its_own_sampling
                 actions.append(planner.actions(planner.plan(prefix)[0]))
         same_bf16 += bool(np.array_equal(actions[0], actions[1]))
         same_reseeded += bool(np.array_equal(actions[0], actions[2]))
-    assert same_bf16 >= 36 and same_reseeded <= 10, (same_bf16, same_reseeded)
+    assert same_bf16 >= 40 and same_reseeded <= 10, (same_bf16, same_reseeded)
 
 
 def test_a_bf16_run_killed_at_a_random_moment_resumes_exactly(tmp_path):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlkit.precision import fp32
+from rlkit.precision import fp32, output_layer
 
 ARCHS = {
     "ls3": {"channels": (32, 64, 128, 256), "kernels": (4, 4, 4, 4), "strides": (2, 3, 2, 2), "padding": 0,
@@ -57,7 +57,7 @@ class ConvEncoder(nn.Module):
         self.fc = nn.Linear(feat, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fp32(self.fc(self.conv(x).flatten(1)))          # fp32 under bf16 autocast
+        return output_layer(self.fc, self.conv(x).flatten(1))   # the latent in fp32 under bf16 autocast
 
 
 class ConvDecoder(nn.Module):

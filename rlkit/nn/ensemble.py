@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from rlkit.nn.mlp import activation
-from rlkit.precision import fp32
+from rlkit.precision import output_layer
 
 
 class EnsembleLinear(nn.Module):
@@ -60,8 +60,7 @@ class EnsembleMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = self.act(x)
-        return fp32(x)                       # fp32 out under bf16 autocast (rlkit.precision)
+        *hidden, last = self.layers
+        for layer in hidden:
+            x = self.act(layer(x))
+        return output_layer(last, x)         # in fp32 under bf16 autocast (rlkit.precision)

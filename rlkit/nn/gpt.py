@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlkit.precision import fp32
+from rlkit.precision import fp32, full_precision
 
 
 @dataclass
@@ -170,7 +170,11 @@ class GPT(nn.Module):
         keep = self.key_keep(past + T, idx.device)
         for i, block in enumerate(self.blocks):
             x = block(x, cache, i, past, keep)
-        return fp32(self.output(self.ln_f(x), past))     # fp32 logits under bf16 autocast
+        h = self.ln_f(x)
+        if not torch.is_autocast_enabled(h.device.type):
+            return self.output(h, past)
+        with full_precision(h.device):                    # the logits in fp32 under bf16 autocast
+            return self.output(fp32(h), past)
 
     def embed(self, idx: torch.Tensor, past: int) -> torch.Tensor:
         """Token vectors of ``idx`` [B, T], whose first token sits at absolute position ``past``."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from rlkit.precision import fp32
+from rlkit.precision import output_layer
 
 
 class _SigmoidTanh(torch.autograd.Function):
@@ -78,4 +78,7 @@ class MLP(nn.Sequential):
                 nn.init.zeros_(lin.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., in_dim] -> [..., out_dim]
-        return fp32(super().forward(x))      # fp32 out under bf16 autocast (rlkit.precision)
+        layers = list(self)
+        for layer in layers[:-1]:
+            x = layer(x)
+        return output_layer(layers[-1], x)     # in fp32 under bf16 autocast (rlkit.precision)
