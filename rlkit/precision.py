@@ -17,7 +17,8 @@ search, a solver) runs in a :func:`full_precision` region.
 The region runs without autocast's weight-cast cache: the cache is keyed by the weight tensor, not
 its version, so after an optimizer step inside the region (a ``train_step`` holds many: PPO's
 minibatches, SAC's critic then actor) the next forward would use the bf16 copy of the old weights.
-Each product casts its weights afresh instead.
+Each product casts its weights afresh instead, except inside functions that change no weight
+(:func:`reuses_weight_casts`: the planners).
 
 The runner wraps ``train_step()`` and ``evaluate()`` in :func:`autocast` (key ``precision``);
 library users do the same::
@@ -29,8 +30,14 @@ library users do the same::
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import torch
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -52,6 +59,29 @@ def full_precision(device: torch.device | str) -> contextlib.AbstractContextMana
     """A region where the matrix products run in their tensors' own dtype whatever the caller's
     precision (autocast off)."""
     return torch.autocast(device_type=torch.device(device).type, enabled=False)
+
+
+def reuses_weight_casts(fn: Callable[P, R]) -> Callable[P, R]:
+    """For a function that changes no weight (a planner's search, which calls the same networks
+    hundreds of times): inside a bf16 region each weight is cast to bf16 once for the whole call, not
+    at every product (autocast's cache, on for the call only and emptied before and after it)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        kinds = [kind for kind in ("cpu", "cuda") if torch.is_autocast_enabled(kind)]
+        if not kinds:
+            return fn(*args, **kwargs)
+        with contextlib.ExitStack() as stack:
+            for kind in kinds:
+                dtype = torch.get_autocast_dtype(kind)
+                stack.enter_context(torch.autocast(kind, dtype=dtype, cache_enabled=True))
+            torch.clear_autocast_cache()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                torch.clear_autocast_cache()
+
+    return wrapper
 
 
 def output_layer(layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

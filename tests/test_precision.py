@@ -16,7 +16,7 @@ from helpers import ROOT, TINY_ALGO, TINY_RUNNER, metrics_without_time, run_cli
 from rlkit.algos.boot import BeamPlanner, PlannerConfig, QuantileDiscretizer
 from rlkit.algos.boot.model import TrajectoryGPT
 from rlkit.nn import GPT, MLP, EnsembleMLP, GPTConfig, NatureCNN
-from rlkit.precision import autocast, full_precision
+from rlkit.precision import autocast, full_precision, reuses_weight_casts
 
 SAC = ["algo=sac", "env=pendulum", *TINY_ALGO["sac"]]
 
@@ -53,6 +53,20 @@ def test_weights_updated_inside_the_region_are_used_by_the_next_forward():
         inside = net(x)
     with autocast("bf16", "cpu"):
         assert torch.equal(inside, net(x))
+
+
+def test_a_search_reuses_weight_casts_and_leaves_none_behind():
+    """reuses_weight_casts (the planners): the same numbers as casting at every product, and after an
+    optimizer step in the same region both paths see the new weights."""
+    torch.manual_seed(0)
+    net, x = MLP(8, 4, (64, 64)), torch.randn(32, 8)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    search = reuses_weight_casts(lambda: net(x))
+    with autocast("bf16", "cpu"):
+        assert torch.equal(search(), net(x))
+        net(x).sum().backward()
+        opt.step()
+        assert torch.equal(search(), net(x))
 
 
 def test_float64_networks_are_left_in_float64():

@@ -30,6 +30,7 @@ import torch
 from rlkit.algos.boot.data import QuantileDiscretizer
 from rlkit.algos.boot.model import TrajectoryGPT
 from rlkit.nn.gpt import KVCache
+from rlkit.precision import reuses_weight_casts
 
 
 @dataclass
@@ -159,6 +160,7 @@ class BeamPlanner:
         return x, probs
 
     @torch.no_grad()
+    @reuses_weight_casts
     def plan(self, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix [E, L] tokens (context transitions + current observation) ->
         (best plans [E, H, D] tokens, their scores [E])."""

@@ -36,6 +36,7 @@ import torch
 
 from rlkit.algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble
 from rlkit.algos.ls3.oracle import NavigationOracle, latent_position
+from rlkit.precision import reuses_weight_casts
 
 PENALTY = 1e5
 
@@ -169,6 +170,7 @@ class SafeSetCEM:
         return elites.mean(0), elites.std(0, unbiased=self.cfg.cem_std_unbiased)
 
     @torch.no_grad()
+    @reuses_weight_casts
     def plan(self, z0: torch.Tensor, s0: torch.Tensor | None = None) -> tuple[np.ndarray, dict[str, float]]:
         """First action of the best feasible sequence from latent z0 [d] (position s0 [2] for the true
         dynamics), and diagnostics:
