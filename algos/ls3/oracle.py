@@ -46,7 +46,7 @@ class NavigationOracle:
 
     def __init__(self, latent_table: torch.Tensor | None, gamma: float, device: torch.device) -> None:
         self.latent_table, self.device = latent_table, device
-        steps = torch.as_tensor(optimal_steps(), dtype=torch.float32, device=device)
+        steps = torch.tensor(optimal_steps(), dtype=torch.float32, device=device)  # copies the read-only cache
         self.value_table = -(1 - gamma**steps) / (1 - gamma)          # inf steps -> -1 / (1 - gamma)
 
     def step(self, position: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
