@@ -84,14 +84,14 @@ def reuses_weight_casts(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def output_layer(layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``layer(x)`` in fp32 inside a bf16 region: a network's last layer, so that its outputs (values
-    of tens or hundreds, logits compared with each other) keep fp32's resolution rather than bf16's
-    3 significant digits. The hidden layers, where the products are, stay in bf16."""
+def output_layer(layer: Callable[..., torch.Tensor], x: torch.Tensor, *args: object) -> torch.Tensor:
+    """``layer(x, *args)`` in fp32 inside a bf16 region: a network's last layer, so that its outputs
+    (values of tens or hundreds, logits compared with each other) keep fp32's resolution rather than
+    bf16's 3 significant digits. The hidden layers, where the products are, stay in bf16."""
     if not torch.is_autocast_enabled(x.device.type):
-        return layer(x)
+        return layer(x, *args)
     with full_precision(x.device):
-        return layer(fp32(x))
+        return layer(fp32(x), *args)
 
 
 def fp32(x: torch.Tensor) -> torch.Tensor:

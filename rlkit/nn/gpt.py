@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlkit.precision import fp32, full_precision
+from rlkit.precision import output_layer
 
 
 @dataclass
@@ -170,11 +170,7 @@ class GPT(nn.Module):
         keep = self.key_keep(past + T, idx.device)
         for i, block in enumerate(self.blocks):
             x = block(x, cache, i, past, keep)
-        h = self.ln_f(x)
-        if not torch.is_autocast_enabled(h.device.type):
-            return self.output(h, past)
-        with full_precision(h.device):                    # the logits in fp32 under bf16 autocast
-            return self.output(fp32(h), past)
+        return output_layer(self.output, self.ln_f(x), past)   # the logits in fp32 under bf16 autocast
 
     def embed(self, idx: torch.Tensor, past: int) -> torch.Tensor:
         """Token vectors of ``idx`` [B, T], whose first token sits at absolute position ``past``."""

@@ -78,7 +78,7 @@ class MLP(nn.Sequential):
                 nn.init.zeros_(lin.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., in_dim] -> [..., out_dim]
-        layers = list(self)
-        for layer in layers[:-1]:
+        *hidden, last = self
+        for layer in hidden:
             x = layer(x)
-        return output_layer(layers[-1], x)     # in fp32 under bf16 autocast (rlkit.precision)
+        return output_layer(last, x)         # in fp32 under bf16 autocast (rlkit.precision)
