@@ -13,6 +13,7 @@ import rlkit.envs  # noqa: F401
 from rlkit.algos.ls3 import LS3, LS3Config, PlannerConfig, SafeSetCEM
 from rlkit.algos.ls3.data import collect_offline, load_dataset, random_crops, save_dataset
 from rlkit.algos.ls3.models import DynamicsEnsemble, LatentClassifier, SafeSet, ValueEnsemble, trajectory_labels
+from rlkit.algos.ls3.vae import VAE
 from rlkit.envs.ls3_navigation import GOAL, NavigationEnv, in_obstacle, teacher_action
 from rlkit.precision import autocast
 
@@ -303,6 +304,13 @@ def test_vae_stage_resumes_from_its_last_saved_iteration(tmp_path):
     again.vae_optim.step = lambda *a, **k: steps.append(1)  # count the remaining optimiser steps
     again.train_vae(images)
     assert len(steps) == 2 and load_checkpoint(tmp_path / "ls3" / "vae.pt")["iteration"] == 4
+
+
+def test_ls3_decoder_first_layer_as_a_matrix_product_equals_the_transposed_conv():
+    decoder = VAE(8, 3, 64, "ls3").decoder
+    z = torch.randn(5, 8)
+    as_conv = decoder.deconv(decoder.fc(z).view(-1, decoder.c0, 1, 1))
+    torch.testing.assert_close(decoder(z), as_conv, rtol=1e-5, atol=1e-6)
 
 
 def test_mismatched_dataset_and_vae_files_get_clear_errors(tmp_path):
