@@ -28,7 +28,7 @@ run: $(STAMP)
 	$(PY) run.py experiment=default
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup tests
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -13,7 +13,9 @@ metric, see ``rlkit.analysis.reduce_metric``), ``rules`` (the pass rule, fixed b
 for a diagnostic experiment), ``secondary_rules`` (optional, also fixed before the runs, reported
 beside the verdict), ``results`` (where the table goes), ``curves`` (optional: the logged metrics
 saved as curves beside the table in ``<name>_curves.csv``; default: those the metric columns reduce),
-``tiny`` (overrides of the smoke test) and ``tiny_arms`` (optional: the arms the smoke test runs).
+``tiny`` (overrides of the smoke test), ``tiny_arms`` (optional: the arms the smoke test runs) and
+``requires`` (optional: file -> the command that makes it, for inputs a claim shares across runs, such
+as a trained encoder; checked before the arms run, not in the smoke test).
 Run directories live
 under ``--out-dir/<name>/<arm>/s<seed>``; rerunning the same command resumes killed runs exactly.
 """
@@ -65,6 +67,10 @@ def run_claim(name: str, seeds: int | None, workers: int, out_dir: Path, tiny: b
     claim = load_claim(name)
     per_arm = {} if seeds else claim.get("arm_seeds", {})     # an arm may run fewer seeds (an ablation)
     seeds = seeds or int(claim["seeds"])
+    for path, command in ({} if tiny or report_only else claim.get("requires", {})).items():
+        if not Path(path).expanduser().exists():
+            raise SystemExit(f"error: claim {name!r} needs {path}, which does not exist; "
+                             f"make it first: {command}")
     start = time.time()
     dirs = {}
     arms = claim.get("tiny_arms", claim["arms"]) if tiny else claim["arms"]

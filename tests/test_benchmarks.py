@@ -3,6 +3,7 @@ end through the runner (``--tiny``), and the claim analysis reads values and rul
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,15 @@ def test_claim_runs_end_to_end_with_tiny_overrides(name, tmp_path):
     assert set(saved["curves"]["group"]) == set(arms) and "step" in saved["curves"]
     logged = [m for m in curve_metrics(claim["metrics"]) if m in saved["curves"]]
     assert logged or not curve_metrics(claim["metrics"])
+
+
+def test_claim_names_a_missing_shared_input_and_the_command_that_makes_it(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "claim.py"), "ls3_navigation_paper",
+                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env=os.environ | {"HOME": str(tmp_path)})
+    assert out.returncode == 1 and not (tmp_path / "ls3_navigation_paper").exists()
+    assert "needs ~/rlkit-runs/ls3_paper/stages/vae.pt, which does not exist; make it first:" in out.stderr
+    assert "run.py experiment=ls3_navigation" in out.stderr and "Traceback" not in out.stderr
 
 
 VALUES = pd.DataFrame({"arm": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "x": [1.0, 3.0, 2.0, 2.5],

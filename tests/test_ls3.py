@@ -313,6 +313,14 @@ def test_ls3_decoder_first_layer_as_a_matrix_product_equals_the_transposed_conv(
     torch.testing.assert_close(decoder(z), as_conv, rtol=1e-5, atol=1e-6)
 
 
+def test_stage_paths_expand_the_home_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = LS3Config(**(TINY | {"stage_dir": "~/stages", "vae_checkpoint": "~/vae.pt"}))
+    agent = LS3(cfg, lambda: NavigationEnv(16, horizon=10), seed=0)
+    assert agent._stage_path(None, "modules.pt") == tmp_path / "stages" / "modules.pt"
+    assert agent._stage_path(cfg.vae_checkpoint, "vae.pt") == tmp_path / "vae.pt"
+
+
 def test_mismatched_dataset_and_vae_files_get_clear_errors(tmp_path):
     cfg = LS3Config(**TINY)
     agent = LS3(cfg, lambda: NavigationEnv(16, horizon=10), seed=0)

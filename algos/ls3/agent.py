@@ -197,9 +197,9 @@ class LS3(Agent):
 
     def _stage_path(self, configured: str | None, name: str) -> Path | None:
         if configured:
-            return Path(configured)
+            return Path(configured).expanduser()
         if self.cfg.stage_dir:
-            return Path(self.cfg.stage_dir) / name
+            return Path(self.cfg.stage_dir).expanduser() / name
         return None if self.run_dir is None else self.run_dir / "ls3" / name
 
     # ------------------------------------------------------------------ stage 1-3
