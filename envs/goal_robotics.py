@@ -19,6 +19,7 @@ without them works, constructing an env says which extra to install.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -71,6 +72,11 @@ class RoboticsMazeEnv(_FlatGoalEnv):
             kwargs["maze_map"] = [list(row) for row in maze_map]
         self.inner = gym.make(env_id, continuing_task=False, reset_target=False,
                               max_episode_steps=max_steps, **kwargs).unwrapped
+        # AntMaze v5 writes its maze to a new /tmp file per env and never removes it (gymnasium-robotics
+        # 1.4.2); MuJoCo has read it by now. PointMaze v3's file has one shared path: left alone.
+        xml = Path(self.inner.tmp_xml_file_path)
+        if xml.name != "ant_maze.xml":
+            xml.unlink(missing_ok=True)
         self.max_steps, self.t = max_steps, 0
         spaces = self.inner.observation_space
         self._setup_spaces(2 + spaces["observation"].shape[0], 2, self.inner.action_space)

@@ -1,5 +1,7 @@
 """C-learning's relabelling and loss against hand-computed values; the 2D point mazes."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -273,6 +275,8 @@ ROBOTICS = [("rlkit/RoboticsMaze-v0", {"env_id": "PointMaze_UMaze-v3"}, 2),
 def test_robotics_goal_envs_pass_check_env_and_take_an_injected_goal(env_id, kwargs, goal_dim):
     pytest.importorskip("gymnasium_robotics" if "Maze" in env_id else "metaworld")
     env = gym.make(env_id, max_steps=5, **kwargs).unwrapped
+    if "AntMaze" in kwargs.get("env_id", ""):
+        assert not Path(env.inner.tmp_xml_file_path).exists()        # nothing left behind in /tmp
     check_env(env, skip_render_check=True)
     obs, _ = env.reset(seed=3)
     achieved = obs[env.goal_slice]
