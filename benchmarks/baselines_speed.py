@@ -51,11 +51,20 @@ def sac_ours(updates: int, repeats: int, precision: str) -> tuple[float, float, 
     return best_rate(train_only, updates, repeats), best_rate(full_loop, updates, repeats), gflop
 
 
+def without_log_folder(model):
+    """SB3 without its default logger, which leaves an empty /tmp/SB3-<time> folder per ``learn()``
+    (it writes nothing at verbose 0 either way)."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
 def sac_sb3(updates: int, repeats: int) -> tuple[float, float]:
     from stable_baselines3 import SAC
 
-    model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=WARM, batch_size=256, seed=0,
-                policy_kwargs={"net_arch": [256, 256]}, learning_rate=3e-4, device="cpu")
+    model = without_log_folder(SAC("MlpPolicy", "Pendulum-v1", learning_starts=WARM, batch_size=256, seed=0,
+                                   policy_kwargs={"net_arch": [256, 256]}, learning_rate=3e-4, device="cpu"))
     model.learn(WARM + 1)
 
     def train_only():
@@ -87,9 +96,9 @@ def ppo_sb3(rollouts: int, repeats: int) -> float:
     from stable_baselines3.common.env_util import make_vec_env
 
     env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
-    model = PPO("MlpPolicy", env, n_steps=128, batch_size=128, n_epochs=4, learning_rate=2.5e-4,
-                ent_coef=0.01, clip_range=0.2, gae_lambda=0.95, seed=0, device="cpu",
-                policy_kwargs={"net_arch": [64, 64]})
+    model = without_log_folder(PPO("MlpPolicy", env, n_steps=128, batch_size=128, n_epochs=4,
+                                   learning_rate=2.5e-4, ent_coef=0.01, clip_range=0.2, gae_lambda=0.95, seed=0,
+                                   device="cpu", policy_kwargs={"net_arch": [64, 64]}))
     model.learn(512)
     n = 512
 

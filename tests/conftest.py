@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,9 +12,17 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MUJOCO_GL", "egl")          # headless MuJoCo rendering (LS3's reacher)
 # local: datasets (BooT's pendulum_mixed) are generated once per session here, not in the home dir
-os.environ.setdefault("RLKIT_DATA_DIR",
-                      str(Path(os.environ.get("TMPDIR", "/tmp")) / f"rlkit-test-data-{os.getpid()}"))
+# (removed when the session ends; pytest-xdist's workers inherit the controller's)
+DATA_DIR = None
+if "RLKIT_DATA_DIR" not in os.environ:
+    DATA_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / f"rlkit-test-data-{os.getpid()}"
+    os.environ["RLKIT_DATA_DIR"] = str(DATA_DIR)
 torch.set_num_threads(1)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if DATA_DIR is not None:
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture
