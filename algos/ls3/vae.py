@@ -80,9 +80,11 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h, first = self.fc(z), self.deconv[0]
+        assert isinstance(first, nn.ConvTranspose2d)
         if self.hw == 1:  # a transposed conv of a 1x1 input is one matrix product (same sums, 4x faster on CPU)
             h = (h @ first.weight.flatten(1)).view(-1, first.out_channels, *first.kernel_size)
-            h = h + first.bias.view(1, -1, 1, 1)
+            if first.bias is not None:
+                h = h + first.bias.view(1, -1, 1, 1)
         else:
             h = first(h.view(-1, self.c0, self.hw, self.hw))
         return fp32(self.deconv[1:](h))
