@@ -13,10 +13,10 @@ metric, see ``rlkit.analysis.reduce_metric``), ``rules`` (the pass rule, fixed b
 for a diagnostic experiment), ``secondary_rules`` (optional, also fixed before the runs, reported
 beside the verdict), ``results`` (where the table goes), ``curves`` (optional: the logged metrics
 saved as curves beside the table in ``<name>_curves.csv``; default: those the metric columns reduce),
-``tiny`` (overrides of the smoke test), ``tiny_arms`` (optional: the arms the smoke test runs) and
-``requires`` (optional: file -> the command that makes it, for inputs a claim shares across runs, such
-as a trained encoder; checked before the arms run, not in the smoke test).
-Run directories live
+``tiny`` (overrides of the smoke test), ``tiny_arms`` (optional: the arms the smoke test runs; the
+test checks the other arms' configs without running them) and ``requires`` (optional: file -> the
+command that makes it, for inputs a claim shares across runs, such as a trained encoder; checked
+before the arms run, not in the smoke test). Run directories live
 under ``--out-dir/<name>/<arm>/s<seed>``; rerunning the same command resumes killed runs exactly.
 """
 

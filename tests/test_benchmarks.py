@@ -83,6 +83,32 @@ def test_claim_runs_end_to_end_with_tiny_overrides(name, tmp_path):
     assert logged or not curve_metrics(claim["metrics"])
 
 
+def test_the_arms_the_smoke_test_skips_compose_into_valid_configs():
+    """The smoke test runs a claim's ``tiny_arms`` only; the other arms' settings must still compose
+    and pass the typed configs' checks (unknown keys, invalid values)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import get_class
+
+    from rlkit.config import build_config
+    from rlkit.runner import RunnerConfig, _container
+
+    checked = 0
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        for name in CLAIMS:
+            claim = yaml.safe_load((ROOT / "benchmarks" / "claims" / f"{name}.yaml").read_text())
+            for arm in sorted(set(claim["arms"]) - set(claim.get("tiny_arms", claim["arms"]))):
+                cfg = compose("config", overrides=[*claim.get("overrides", []), *claim["arms"][arm]],
+                              return_hydra_config=True)
+                HydraConfig.instance().set_config(cfg)          # resolves ${hydra:...} in the overrides
+                algo = _container(cfg.algo)
+                algo.pop("name")
+                build_config(get_class(algo.pop("cls")).config_class, algo)
+                build_config(RunnerConfig, _container(cfg.runner), prefix="runner")
+                checked += 1
+    assert checked >= 3
+
+
 def test_claim_names_a_missing_shared_input_and_the_command_that_makes_it(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "claim.py"), "ls3_navigation_paper",
                           "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60,
