@@ -1,6 +1,5 @@
 """The analysis notebook runs on a tiny sweep that this test generates."""
 
-import os
 
 import nbformat
 import pytest
@@ -45,10 +44,10 @@ def test_a_sweep_over_two_learning_rates_gives_two_labelled_groups_inside_the_me
         assert all(g[x].is_monotonic_increasing for _, g in c.groupby("group"))
 
 
-def test_analysis_notebook_executes(sweep):
+def test_analysis_notebook_executes(sweep, monkeypatch):
     nb = nbformat.read(ROOT / "notebooks" / "analyze_sweep.ipynb", as_version=4)
-    os.environ["RLKIT_SWEEP_DIR"] = str(sweep)
-    os.environ["MPLBACKEND"] = "Agg"
+    monkeypatch.setenv("RLKIT_SWEEP_DIR", str(sweep))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()   # where Jupyter starts
     assert (sweep / "curves.png").stat().st_size > 1000
