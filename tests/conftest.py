@@ -11,8 +11,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MUJOCO_GL", "egl")          # headless MuJoCo rendering (LS3's reacher)
-# one torch thread in the runs, claims and notebook kernels the tests start, beside the other test worker
-# (two threads on two busy cores made the notebook's BooT cell 57 s instead of 3 s)
+# one torch thread in the processes the tests start that do not set their own (runs do: threads=null
+# is 1), beside the other test worker: two threads on two busy cores made the notebook's BooT cell 57 s
+# instead of 3 s
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # local: datasets (BooT's pendulum_mixed) are generated once per session here, not in the home dir
 # (removed when the session ends; pytest-xdist's workers inherit the controller's)
