@@ -21,7 +21,7 @@ SPEED = {
     "baselines_speed": ["--repeats", "1", "--sac-updates", "5", "--ppo-rollouts", "1"],
     "boot_speed": ["--episodes", "1", "--train-steps", "1", "--cached-reps", "1", "--beam-width", "4",
                    "--horizon", "2", "--layers", "1", "--width", "16", "--states", "2"],
-    "cplanning_speed": ["--nodes", "20", "--repeats", "1"],
+    "cplanning_speed": ["--nodes", "20", "--repeats", "1", "--train-episodes", "2"],
     "eppo_speed": ["--repeats", "1", "--rollouts", "1"],
     "htr_speed": ["--repeats", "1", "--updates", "1"],
     "ls3_speed": ["--repeats", "1", "--population", "16", "--particles", "2", "--states", "2",
