@@ -28,7 +28,8 @@ TINY_LS3 = ["algo.n_demos=2", "algo.n_constraint=2", "algo.vae_arch=small", "alg
             "env.kwargs.horizon=10"]
 TINY_BOOT = ["algo.n_layer=1", "algo.n_head=2", "algo.n_embd=8", "algo.batch_size=16", "algo.n_bins=20",
              "algo.beam_width=4", "algo.horizon=2", "algo.eval_max_steps=3", "algo.generation_epoch_thresh=0.0",
-             "algo.generation_num=4", "algo.generation_confidence_factor=0.25"]
+             "algo.generation_num=4", "algo.generation_confidence_factor=0.25", "algo.seq_len=4",
+             "algo.eval_open_loop_steps=2"]
 TINY_ALGO = {
     "ls3": TINY_LS3,
     "boot": TINY_BOOT,
