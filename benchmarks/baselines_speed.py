@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 import torch
-from timing import best_rate, linear_flops, matmul_gflops
+from timing import best_rate, linear_flops, matmul_gflops, without_log_folder
 
 from rlkit.precision import autocast
 
@@ -49,15 +49,6 @@ def sac_ours(updates: int, repeats: int, precision: str) -> tuple[float, float, 
     learner = agent.learner
     gflop = 256 * (4 * linear_flops(learner.actor) + 6 * linear_flops(learner.critic)) / 1e9
     return best_rate(train_only, updates, repeats), best_rate(full_loop, updates, repeats), gflop
-
-
-def without_log_folder(model):
-    """SB3 without its default logger, which leaves an empty /tmp/SB3-<time> folder per ``learn()``
-    (it writes nothing at verbose 0 either way)."""
-    from stable_baselines3.common.logger import Logger
-
-    model.set_logger(Logger(folder=None, output_formats=[]))
-    return model
 
 
 def sac_sb3(updates: int, repeats: int) -> tuple[float, float]:

@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Callable
 
 import torch
-from timing import interleaved_best_times
+from timing import interleaved_best_times, without_log_folder
 
 ENVS = {"CartPole-v1": ("CartPole-v1", {}),
         "MiniGrid DoorKey-6x6": ("rlkit/MiniGrid-v0", {"task": "MiniGrid-DoorKey-6x6-v0", "train_layouts": 50})}
@@ -46,9 +46,9 @@ def sb3(env_id: str, kwargs: dict, rollouts: int) -> Callable[[], None]:
     import rlkit.envs  # noqa: F401
 
     env = make_vec_env(env_id, n_envs=NUM_ENVS, seed=0, env_kwargs=kwargs)
-    model = PPO("MlpPolicy", env, n_steps=NUM_STEPS, batch_size=NUM_ENVS * NUM_STEPS // 4, n_epochs=4,
-                learning_rate=2.5e-4, ent_coef=0.01, clip_range=0.2, gae_lambda=0.95, seed=0, device="cpu",
-                policy_kwargs={"net_arch": [64, 64]})
+    model = without_log_folder(PPO("MlpPolicy", env, n_steps=NUM_STEPS, batch_size=NUM_ENVS * NUM_STEPS // 4,
+                                   n_epochs=4, learning_rate=2.5e-4, ent_coef=0.01, clip_range=0.2,
+                                   gae_lambda=0.95, seed=0, device="cpu", policy_kwargs={"net_arch": [64, 64]}))
     n = NUM_ENVS * NUM_STEPS
     model.learn(n)
 

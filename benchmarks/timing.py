@@ -1,10 +1,11 @@
-"""Timing shared by the benchmark scripts: the best of several repeats, the run least disturbed by
-other work on the machine. Scripts run as ``python benchmarks/<name>.py`` import it directly."""
+"""Timing shared by the benchmark scripts (the best of several repeats, the run least disturbed by
+other work on the machine) and the set-up of the SB3 peers. Scripts run as ``python benchmarks/<name>.py`` import it directly."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -56,3 +57,12 @@ def linear_flops(module: object) -> int:
         elif isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.dim() == 3:   # [E, in, out]
             total += 2 * int(m.weight.numel())
     return total
+
+
+def without_log_folder(model: Any) -> Any:
+    """An SB3 model without its default logger, which leaves an empty /tmp/SB3-<time> folder per
+    ``learn()`` (it writes nothing at verbose 0 either way)."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
