@@ -1,5 +1,6 @@
 """Timing shared by the benchmark scripts (the best of several repeats, the run least disturbed by
-other work on the machine) and the set-up of the SB3 peers. Scripts run as ``python benchmarks/<name>.py`` import it directly."""
+other work on the machine) and the set-up of the SB3 peers. Scripts run as
+``python benchmarks/<name>.py`` import it directly."""
 
 from __future__ import annotations
 
