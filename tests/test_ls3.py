@@ -336,6 +336,28 @@ def test_mismatched_dataset_and_vae_files_get_clear_errors(tmp_path):
         other.train_vae(np.zeros((2, 3, 16, 16), np.uint8))
 
 
+def test_a_reused_vae_checkpoint_must_exist_and_be_fully_trained(tmp_path):
+    """``vae_checkpoint`` is read, never trained into: the seeds of a sweep share it."""
+    from rlkit.checkpoint import load_checkpoint
+    from rlkit.config import ConfigError
+
+    def agent(seed=1, **settings):                          # another seed: another initial VAE
+        return LS3(LS3Config(**(TINY | settings)), lambda: NavigationEnv(16, horizon=10), seed=seed)
+
+    trainer = agent(seed=0, stage_dir=str(tmp_path), vae_iters=2)
+    images = trainer.offline_data()["obs"]
+    shared = str(tmp_path / "vae.pt")
+    with pytest.raises(ConfigError, match="does not exist; train the VAE once"):
+        agent(vae_checkpoint=shared).train_vae(images)
+    trainer.train_vae(images)                                  # 2 iterations; TINY asks for 4
+    with pytest.raises(ConfigError, match="has trained 2 of algo.vae_iters=4 iterations"):
+        agent(vae_checkpoint=shared).train_vae(images)
+    reuser = agent(vae_checkpoint=shared, vae_iters=2)
+    assert reuser.train_vae(images) == {} and load_checkpoint(tmp_path / "vae.pt")["iteration"] == 2
+    for a, b in zip(reuser.vae.parameters(), trainer.vae.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_value_members_train_on_their_own_batches_against_their_own_targets():
     """Official ValueEnsemble: member e regresses on r + gamma V'_e(z') over its own batch; the
     round-1 variant (``ensemble_mean``) uses one batch and the mean of the target members."""

@@ -45,7 +45,7 @@ from rlkit.algos.ls3.oracle import STATE_LOG_STD, NavigationOracle, image_latent
 from rlkit.algos.ls3.planner import PlannerConfig, SafeSetCEM
 from rlkit.algos.ls3.vae import VAE
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
-from rlkit.config import check, check_positive
+from rlkit.config import ConfigError, check, check_positive
 from rlkit.env_spec import EnvLike, env_factory, eval_env_factory
 from rlkit.envs.ls3_navigation import NavigationEnv
 from rlkit.logging import Progress
@@ -208,7 +208,7 @@ class LS3(Agent):
         if path is not None and path.exists():
             data = load_dataset(path)
             if data["obs"].shape[1:] != self.env.observation_space.shape:
-                raise ValueError(f"LS3 dataset {path} holds images of shape {data['obs'].shape[1:]} but the "
+                raise ConfigError(f"LS3 dataset {path} holds images of shape {data['obs'].shape[1:]} but the "
                                  f"env renders {self.env.observation_space.shape}; point algo.dataset "
                                  "elsewhere or delete the file to re-collect")
             return data
@@ -229,10 +229,12 @@ class LS3(Agent):
             try:
                 self.vae.load_state_dict(state["vae"])
             except RuntimeError as err:
-                raise ValueError(f"VAE checkpoint {path} does not fit this VAE (latent_dim, vae_arch, image "
-                                 f"size or channels differ): {err}") from err
+                raise ConfigError(f"VAE checkpoint {path} does not fit this VAE (latent_dim, vae_arch, image "
+                                  f"size or channels differ): {err}") from err
             self.vae_optim.load_state_dict(state["optim"])
             start = int(state["iteration"])
+        if cfg.vae_checkpoint:
+            self._check_reused_vae(path, start)
         losses = {}
         progress = Progress(cfg.vae_iters, start, desc="ls3 vae", unit="iteration")
         for it in range(start, cfg.vae_iters):
@@ -251,6 +253,19 @@ class LS3(Agent):
         progress.close()
         self.vae.requires_grad_(False)
         return losses
+
+    def _check_reused_vae(self, path: Path | None, trained: int) -> None:
+        """``vae_checkpoint`` names a trained VAE to reuse, never one to train: runs that share it
+        (the seeds of a sweep, in parallel) would otherwise all train into the same file."""
+        cfg = self.cfg
+        if path is None or not path.exists():
+            raise ConfigError(f"algo.vae_checkpoint={cfg.vae_checkpoint} does not exist; train the VAE once "
+                              "with algo.stage_dir=<folder> (it saves <folder>/vae.pt), or leave "
+                              "algo.vae_checkpoint unset")
+        if trained < cfg.vae_iters:
+            raise ConfigError(f"algo.vae_checkpoint={cfg.vae_checkpoint} has trained {trained} of "
+                              f"algo.vae_iters={cfg.vae_iters} iterations; finish it first (rerun the run that "
+                              f"trains it) or set algo.vae_iters={trained} to use it as it is")
 
     @torch.no_grad()
     def encode(self, images: np.ndarray, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
