@@ -209,8 +209,8 @@ class LS3(Agent):
             data = load_dataset(path)
             if data["obs"].shape[1:] != self.env.observation_space.shape:
                 raise ConfigError(f"LS3 dataset {path} holds images of shape {data['obs'].shape[1:]} but the "
-                                 f"env renders {self.env.observation_space.shape}; point algo.dataset "
-                                 "elsewhere or delete the file to re-collect")
+                                  f"env renders {self.env.observation_space.shape}; point algo.dataset "
+                                  "elsewhere or delete the file to re-collect")
             return data
         cfg = self.cfg
         counts = {"demo": cfg.n_demos, "constraint": cfg.n_constraint, "random": cfg.n_random}
