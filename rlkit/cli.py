@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -107,8 +108,9 @@ def remove_unstarted_run_dir(run_dir: Path) -> None:
 def print_summary(summary: dict) -> None:
     """Print the final evaluation metrics as a two-column table."""
     rows = [("run_dir", summary["run_dir"]), ("steps", summary["steps"]),
-            ("wall_time_s", f"{summary['wall_time_s']:.1f}"),
-            ("best eval/return", f"{summary['best_eval_return']:.3f}")]
+            ("wall_time_s", f"{summary['wall_time_s']:.1f}")]
+    if math.isfinite(summary["best_eval_return"]):           # -inf: no evaluation ran
+        rows.append(("best eval/return", f"{summary['best_eval_return']:.3f}"))
     rows += [(k, f"{v:.4g}") for k, v in sorted(summary["final"].items())]
     width = max(len(k) for k, _ in rows)
     print("-" * (width + 24))

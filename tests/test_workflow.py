@@ -121,3 +121,14 @@ def test_long_stages_report_progress():
     finally:
         builtins.print = printed
     assert lines and lines[0].startswith("[ls3 pretrain] 1/100 update (") and "ETA" in lines[0]
+
+
+def test_the_summary_leaves_out_the_best_return_when_no_evaluation_ran(capsys):
+    from rlkit.cli import print_summary
+
+    base = {"run_dir": "r", "steps": 3, "wall_time_s": 1.0, "final": {}}
+    print_summary(base | {"best_eval_return": float("-inf")})
+    assert "best eval/return" not in capsys.readouterr().out
+    print_summary(base | {"best_eval_return": -2.5, "final": {"eval/return": -3.0}})
+    out = capsys.readouterr().out
+    assert "best eval/return  -2.500" in out and "eval/return" in out
