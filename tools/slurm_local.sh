@@ -65,7 +65,7 @@ PartitionName=local Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+running() { local pid; pid=$(cat "$1" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }   # the daemon may remove its file meanwhile
 
 start() {
   need
